@@ -1,0 +1,31 @@
+# The two commands of the README. Both set everything up on a fresh machine (Python 3.11+ with venv).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## make demo: the main job on embedded defaults: the offline plan of the dev stack.
+demo: setup
+	$(VENV)/bin/frugal plan --stack dev
+
+## make test: lint, then the whole test suite (offline; real components where the suite needs them).
+test: setup
+	$(VENV)/bin/ruff check infra policies runtime tests
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check infra policies runtime tests
+	$(VENV)/bin/ruff format --check infra policies runtime tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

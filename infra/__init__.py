@@ -1,0 +1,1 @@
+"""frugal's infrastructure: the stack's config, its Pulumi program, the offline plan and the cost model."""

@@ -1,0 +1,100 @@
+"""`frugal`: the one console script for what users run by hand.
+
+Exit codes: 0 ok; 2 bad usage, unknown stack or invalid config (nothing was run or created).
+Subcommands register themselves in `COMMANDS`; later issues add preview, diff, policy, prices, serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = (configure, run)
+        return run
+
+    return register
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("--json", action="store_true", help="print the frugal.plan/v1 JSON document (infra/plan.py)")
+    p.add_argument("--root", type=Path, default=None, help="project directory (default: this repository)")
+
+
+@command("plan", _plan_args)
+def plan_command(args: argparse.Namespace) -> int:
+    """Run the program for a stack offline and print every resource it would create."""
+    from infra.offline import REPO_ROOT, run_offline
+    from infra.render_plan import plan_table
+
+    plan = run_offline(args.stack, args.root or REPO_ROOT)
+    if args.json:
+        print(json.dumps(plan.to_json_dict(), indent=2, sort_keys=False))
+    else:
+        plan_table(plan)
+    return EXIT_OK
+
+
+def _prices_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    derive = sub.add_parser("derive", help="rebuild infra/data/aws-catalog.json from the shared AWS snapshots")
+    derive.add_argument("--on-demand", type=Path, default=Path("../shared/data/aws/ec2-on-demand-us-east-1.json"))
+    derive.add_argument("--spot-advisor", type=Path, default=Path("../shared/data/aws/spot-advisor-data.json"))
+    derive.add_argument("--spot-as-of", default="2025-06-28", help="date of the spot advisor snapshot")
+
+
+@command("prices", _prices_args)
+def prices_command(args: argparse.Namespace) -> int:
+    from infra.catalog import CATALOG_PATH, derive_catalog
+
+    if args.action == "derive":
+        for path in (args.on_demand, args.spot_advisor):
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{path} not found; fix: pass --on-demand/--spot-advisor with the snapshot paths"
+                )
+        data = derive_catalog(args.on_demand, args.spot_advisor, spot_as_of=args.spot_as_of)
+        CATALOG_PATH.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {CATALOG_PATH} ({len(data['instances'])} instance types)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frugal", description="Cost-optimised self-hosted LLMs on AWS.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (configure, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
+        configure(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from infra.config import ConfigError
+    from infra.offline import StackFileError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, StackFileError, FileNotFoundError) as exc:
+        print(f"frugal {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # `frugal plan --json | head` closed the pipe: not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

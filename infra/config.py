@@ -1,0 +1,442 @@
+"""The stack's typed configuration: the only reader of `pulumi.Config` in the project.
+
+`load()` reads every key of the `frugal-llm` namespace (and `aws:region`), validates the whole
+stack before a single resource is declared, and returns one frozen `StackConfig`. Components take
+parts of that model, never config keys. The models import nothing from Pulumi, so the cost model,
+the policy pack and the tests use them without an engine.
+
+Every error names the key, the bad value, the rule and the fix (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra.catalog import load_catalog
+from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour, coverage_problems
+
+PROJECT = "frugal-llm"
+# Keys read from the project namespace; anything else under `frugal-llm:` is a typo we report.
+TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly")
+SPOT_DIVERSITY_ADVICE = 10
+SUPPORTED_K8S = ("1.30", "1.31", "1.32", "1.33", "1.34")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A stack configuration that cannot be deployed; the message lists every problem found."""
+
+    def __init__(self, stack: str, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"stack '{stack}' has {len(problems)} configuration error(s):\n{lines}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Tags(_Model):
+    project: str = Field(min_length=1, max_length=256)
+    environment: Literal["dev", "staging", "prod"]
+    owner: str = Field(min_length=1, max_length=256)
+    cost_center: str = Field(min_length=1, max_length=256)
+
+    def as_aws(self) -> dict[str, str]:
+        """The cost-allocation tags as AWS keys; the budget filters on these."""
+        return {
+            "project": self.project,
+            "environment": self.environment,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+        }
+
+
+class NewVpc(_Model):
+    cidr: str = "10.0.0.0/16"
+    az_count: int = Field(default=2, ge=2, le=6, description="EKS needs subnets in at least two AZs")
+    nat_gateways: int = Field(default=1, ge=1, le=6)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"rule: an IPv4 network such as 10.0.0.0/16 ({exc}); fix: use a valid CIDR") from exc
+        if not 16 <= net.prefixlen <= 20:
+            raise ValueError(
+                "rule: the VPC must be between /16 and /20, room for a public and a private subnet per AZ "
+                "with enough addresses for pod IPs (VPC CNI); fix: choose a /16-/20 block"
+            )
+        if not net.is_private:
+            raise ValueError("rule: the VPC CIDR must be a private (RFC 1918) range; fix: use e.g. 10.0.0.0/16")
+        return v
+
+    @model_validator(mode="after")
+    def _nat_within_azs(self) -> NewVpc:
+        if self.nat_gateways > self.az_count:
+            raise ValueError(
+                f"nat_gateways={self.nat_gateways} exceeds az_count={self.az_count}; rule: at most one NAT "
+                "gateway per AZ; fix: lower nat_gateways (1 for dev saves $32.85/month each)"
+            )
+        return self
+
+
+class ExistingVpc(_Model):
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+    public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = []
+
+
+class ClusterConfig(_Model):
+    kubernetes_version: str = "1.33"
+    endpoint_public_access_cidrs: list[str] = Field(min_length=1)
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365] = 30
+    log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    ]
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if v not in SUPPORTED_K8S:
+            raise ValueError(
+                f"rule: one of {', '.join(SUPPORTED_K8S)} (EKS standard support with an AL2023 NVIDIA AMI); "
+                "fix: pick a supported version"
+            )
+        return v
+
+    @field_validator("endpoint_public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR; fix: write e.g. 203.0.113.0/24") from exc
+            if net.prefixlen == 0:
+                raise ValueError(
+                    f"{cidr!r} opens the Kubernetes API to the whole internet; rule: a restricted public "
+                    "endpoint; fix: list your office/VPN/CI egress ranges"
+                )
+        return v
+
+
+class Taint(_Model):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
+
+
+class PoolConfig(_Model):
+    name: str
+    tier: str = Field(min_length=1, description="the runtime tier (model size) this pool serves")
+    instance_types: list[str] = Field(min_length=1, max_length=20)
+    min_size: int = Field(default=0, ge=0)
+    max_size: int = Field(ge=1, le=100)
+    desired_capacity: int = Field(default=0, ge=0)
+    on_demand_base_capacity: int = Field(default=0, ge=0)
+    on_demand_percentage_above_base: int = Field(default=0, ge=0, le=100)
+    spot_allocation_strategy: Literal[
+        "price-capacity-optimized", "capacity-optimized", "capacity-optimized-prioritized", "lowest-price"
+    ] = "price-capacity-optimized"
+    root_volume_gib: int = Field(default=100, ge=30, le=16384)
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("rule: 2-32 lowercase letters, digits and '-', starting with a letter; fix: rename it")
+        return v
+
+    @field_validator("instance_types")
+    @classmethod
+    def _gpu_types(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("rule: each instance type once; fix: remove the duplicates")
+        catalog = load_catalog()
+        for itype in v:
+            spec = catalog.get(itype)
+            if spec is None:
+                raise ValueError(
+                    f"{itype!r} is not an EC2 instance type in the {catalog.region} catalog; "
+                    "fix: check the spelling (e.g. g5.xlarge)"
+                )
+            if reason := spec.usable_gpu_reason:
+                raise ValueError(f"{itype!r} cannot serve GPU pods: {reason}; fix: use a g4dn/g5/g6/g6e/p4/p5 type")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key; fix: e.g. frugal.dev/tier")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> PoolConfig:
+        if not self.min_size <= self.desired_capacity <= self.max_size:
+            raise ValueError(
+                f"min_size={self.min_size}, desired_capacity={self.desired_capacity}, max_size={self.max_size}; "
+                "rule: min_size <= desired_capacity <= max_size; fix: adjust the three sizes"
+            )
+        if self.on_demand_base_capacity > self.max_size:
+            raise ValueError(
+                f"on_demand_base_capacity={self.on_demand_base_capacity} exceeds max_size={self.max_size}; "
+                "rule: the on-demand base must fit in the group; fix: lower it"
+            )
+        return self
+
+    @property
+    def is_spot(self) -> bool:
+        """True when any capacity above the on-demand base can be spot."""
+        return self.on_demand_percentage_above_base < 100
+
+    @property
+    def all_taints(self) -> list[Taint]:
+        return [GPU_TAINT, *[t for t in self.taints if t.key != GPU_TAINT.key]]
+
+
+class PoolCapacity(_Model):
+    """Sizes a period sets on one pool. An omitted size is left as it was (the API's -1)."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+    desired: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PoolCapacity:
+        if self.min is None and self.max is None and self.desired is None:
+            raise ValueError("rule: set at least one of min, max, desired; fix: e.g. {desired: 0, min: 0}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min={self.min} > max={self.max}; rule: min <= max; fix: swap or lower min")
+        if self.desired is not None:
+            if self.min is not None and self.desired < self.min:
+                raise ValueError(f"desired={self.desired} < min={self.min}; rule: min <= desired; fix: raise desired")
+            if self.max is not None and self.desired > self.max:
+                raise ValueError(f"desired={self.desired} > max={self.max}; rule: desired <= max; fix: lower desired")
+        return self
+
+
+class Period(_Model):
+    name: str
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=24, description="exclusive; <= start_hour runs past midnight")
+    capacity: dict[str, PoolCapacity] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("rule: lowercase letters, digits and '-'; fix: e.g. peak, shoulder, off")
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _unique_days(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("rule: each day once; fix: remove the repeated day")
+        return sorted(v, key=WEEKDAYS.index)
+
+    @property
+    def window(self) -> Window:
+        return Window(self.name, tuple(self.days), self.start_hour, self.end_hour % 24)
+
+
+class ScheduleConfig(_Model):
+    time_zone: str
+    periods: list[Period] = Field(min_length=1)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            close = sorted(z for z in available_timezones() if v.lower().split("/")[-1] in z.lower())[:3]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(f"rule: an IANA time zone such as Europe/Berlin; fix: correct it{hint}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _covers_week_once(self) -> ScheduleConfig:
+        names = [p.name for p in self.periods]
+        if len(set(names)) != len(names):
+            raise ValueError("rule: period names are unique; fix: rename the duplicate period")
+        if problems := coverage_problems([p.window for p in self.periods]):
+            raise ValueError(
+                "rule: the periods cover every hour of the week exactly once; "
+                + "; ".join(problems)
+                + "; fix: adjust days/start_hour/end_hour"
+            )
+        return self
+
+
+class BudgetConfig(_Model):
+    monthly_limit_usd: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    actual_thresholds_pct: list[Annotated[int, Field(gt=0, le=1000)]] = [50, 80, 100]
+    forecasted_thresholds_pct: list[Annotated[int, Field(gt=0, le=1000)]] = [100]
+    subscribers: list[str] = Field(min_length=1, max_length=10)
+    slack_webhook_secret_name: str | None = None
+
+    @field_validator("subscribers")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for address in v:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address; fix: e.g. ml-platform@example.com")
+        return v
+
+    @model_validator(mode="after")
+    def _limits(self) -> BudgetConfig:
+        if not self.actual_thresholds_pct or not self.forecasted_thresholds_pct:
+            raise ValueError(
+                "rule: at least one ACTUAL and one FORECASTED threshold, or alerts come after the money is gone; "
+                "fix: e.g. actual_thresholds_pct: [50, 80, 100], forecasted_thresholds_pct: [100]"
+            )
+        total = len(self.actual_thresholds_pct) + len(self.forecasted_thresholds_pct)
+        if total > 10:
+            raise ValueError(f"{total} notifications; rule: AWS Budgets allows at most 10 per budget; fix: drop some")
+        return self
+
+
+class AnomalyConfig(_Model):
+    threshold_usd: Decimal = Field(default=Decimal(100), gt=0, description="alert when an anomaly's impact exceeds")
+
+
+class StackConfig(_Model):
+    stack: str
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    tags: Tags
+    network: NewVpc | ExistingVpc
+    cluster: ClusterConfig
+    pools: list[PoolConfig] = Field(min_length=1)
+    schedule: ScheduleConfig | None = None
+    budget: BudgetConfig
+    anomaly: AnomalyConfig = AnomalyConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        names = [p.name for p in self.pools]
+        if len(set(names)) != len(names):
+            raise ValueError("pools: rule: pool names are unique; fix: rename the duplicate pool")
+        if self.schedule is not None:
+            pools = {p.name: p for p in self.pools}
+            for period in self.schedule.periods:
+                for pool_name, cap in period.capacity.items():
+                    if pool_name not in pools:
+                        raise ValueError(
+                            f"schedule.periods[{period.name}].capacity: pool {pool_name!r} does not exist; "
+                            f"fix: use one of {', '.join(names)}"
+                        )
+                    if cap.max is not None and cap.max > pools[pool_name].max_size:
+                        raise ValueError(
+                            f"schedule.periods[{period.name}].capacity.{pool_name}.max={cap.max} exceeds the "
+                            f"pool's max_size={pools[pool_name].max_size}; rule: schedules stay within the pool's "
+                            "hard cap; fix: raise pools[].max_size or lower the period's max"
+                        )
+        return self
+
+    def pool_actions(self, pool: PoolConfig) -> list[Action]:
+        """The scheduled actions for one pool, one per period start; empty when unscheduled."""
+        if self.schedule is None:
+            return []
+        actions: list[Action] = []
+        for period in self.schedule.periods:
+            cap = period.capacity.get(pool.name)
+            if cap is None:
+                continue
+            actions.extend(Action(h, cap.min, cap.max, cap.desired) for h in period.window.start_hours_of_week())
+        return actions
+
+    def pool_capacity_by_hour(self, pool: PoolConfig) -> list[Capacity]:
+        initial = Capacity(pool.min_size, pool.max_size, pool.desired_capacity)
+        return capacity_by_hour(initial, self.pool_actions(pool))
+
+
+def _format_error(stack: str, err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if p not in ("NewVpc", "ExistingVpc"))
+    key = f"{PROJECT}:{loc}" if loc else f"{PROJECT} config"
+    bad = err.get("input")
+    shown = repr(bad) if not isinstance(bad, dict | list) or len(repr(bad)) < 120 else f"{type(bad).__name__}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"{key}: is missing; rule: required; fix: set it in Pulumi.{stack}.yaml"
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {shown}); rule: only documented keys; fix: check the spelling (README)"
+    return f"{key}: got {shown}; {msg}"
+
+
+def parse(stack: str, values: dict[str, Any]) -> StackConfig:
+    """Validate raw config values (already JSON-decoded) into a StackConfig, or raise ConfigError."""
+    problems: list[str] = []
+    unknown = sorted(set(values) - set(TOP_LEVEL_KEYS))
+    problems += [
+        f"{PROJECT}:{k}: unknown key; rule: one of {', '.join(TOP_LEVEL_KEYS)}; fix: check the spelling"
+        for k in unknown
+    ]
+    known = {k: v for k, v in values.items() if k in TOP_LEVEL_KEYS}
+    network = known.get("network")
+    if isinstance(network, dict):
+        # Decide the variant from the keys the user wrote, so errors speak of one variant, not both.
+        model = ExistingVpc if "vpc_id" in network else NewVpc
+        try:
+            known["network"] = model.model_validate(network)
+        except ValidationError as exc:
+            problems += [_format_error(stack, {**e, "loc": ("network", *e["loc"])}) for e in exc.errors()]
+            known.pop("network")
+    try:
+        cfg = StackConfig.model_validate({"stack": stack, **known})
+    except ValidationError as exc:
+        problems += [_format_error(stack, e) for e in exc.errors() if not (e["loc"][:1] == ("network",) and problems)]
+        raise ConfigError(stack, problems) from None
+    if problems:
+        raise ConfigError(stack, problems)
+    return cfg
+
+
+def load() -> StackConfig:
+    """Read and validate the current stack's config through Pulumi (real engine or mocks)."""
+    import json
+
+    import pulumi
+
+    project_config = pulumi.Config(PROJECT)
+    values: dict[str, Any] = {}
+    for key in TOP_LEVEL_KEYS:
+        raw = project_config.get(key)
+        if raw is None:
+            continue
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw  # plain strings such as region
+    if "region" not in values and (aws_region := pulumi.Config("aws").get("region")):
+        values["region"] = aws_region
+    # Typos under our namespace would otherwise be silently ignored.
+    from pulumi.runtime.config import CONFIG
+
+    for full_key in CONFIG.get():
+        if full_key.startswith(f"{PROJECT}:") and full_key.split(":", 1)[1] not in TOP_LEVEL_KEYS:
+            values[full_key.split(":", 1)[1]] = None
+    return parse(pulumi.get_stack(), values)

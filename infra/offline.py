@@ -1,0 +1,225 @@
+"""Run the Pulumi program offline: no CLI, no credentials, no network.
+
+Pulumi's own mock runtime (`pulumi.runtime.set_mocks`) stands in for the engine. A recording monitor
+keeps every registration (type, name, parent, provider, inputs), and the engine answers the few
+provider calls the program makes (availability zones, the AMI parameter, the caller's account) and
+fills the computed outputs other resources read (ARNs, ids, the cluster's OIDC issuer) with
+placeholders that say "offline". The result is a `Plan`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import PROJECT, ConfigError, StackConfig, load
+from infra.plan import Plan, PlannedResource
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_ACCOUNT = "123456789012"
+
+
+class StackFileError(ValueError):
+    """A stack that does not exist or whose Pulumi.<stack>.yaml cannot be read."""
+
+
+class RecordingEngine(pulumi.runtime.Mocks):
+    """Answers provider calls and resource registrations the way AWS would, with offline values."""
+
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.region = region
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.warnings: list[str] = []
+        self.logger = logging.getLogger("frugal.offline")
+        self.logger.propagate = False
+        self.logger.handlers[:] = [_WarningCollector(self.warnings)]
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abcdef"
+            return {
+                "names": [f"{self.region}{x}" for x in letters],
+                "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
+                "id": self.region,
+            }
+        if args.token == "aws:ssm/getParameter:getParameter":
+            return {"name": args.args["name"], "type": "String", "value": "ami-offline", "id": args.args["name"]}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": OFFLINE_ACCOUNT,
+                "arn": f"arn:aws:iam::{OFFLINE_ACCOUNT}:user/offline",
+                "userId": "OFFLINE",
+                "id": OFFLINE_ACCOUNT,
+            }
+        raise NotImplementedError(f"the offline engine has no answer for the provider call {args.token}")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or f"{args.name}-offline"
+        service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "pulumi"
+        state: dict[str, Any] = {
+            **args.inputs,
+            "name": name,
+            "arn": f"arn:aws:{service}:{self.region}:{OFFLINE_ACCOUNT}:{name}",
+        }
+        if args.typ == "aws:eks/cluster:Cluster":
+            state.update(
+                endpoint=f"https://{name}.offline.eks.amazonaws.com",
+                certificateAuthority={"data": "T0ZGTElORQ=="},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/OFFLINE"}]}],
+                kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
+                vpcConfig={**args.inputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-offline"},
+            )
+        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["latestVersion"] = 1
+        return f"{args.name}-offline", state
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's mock monitor, keeping what it drops: parents, providers, component outputs."""
+
+    def __init__(self, engine: RecordingEngine) -> None:
+        super().__init__(engine)
+        self.registrations: list[PlannedResource] = []
+        self.stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = response.urn
+            return response
+        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        self.registrations.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                # A provider reference is "<provider urn>::<provider id>"; the plan keeps the urn.
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                inputs=_plain(inputs),
+            )
+        )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-ready data: assets and unknowns become short descriptions."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": value.path}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": sorted(value.assets)}
+    return repr(value)
+
+
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
+    """Pulumi.<stack>.yaml as the engine hands config to a program: 'ns:key' -> string (JSON for objects)."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(stack_names(root)) or "none"
+        raise StackFileError(
+            f"no stack '{stack}': {path.name} does not exist in {root} (stacks here: {known}); "
+            f"fix: pick one of them or create {path.name}"
+        )
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name} is not valid YAML: {exc}; fix: correct the file") from exc
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path.name} has no 'config:' mapping; fix: put the stack's keys under config:")
+    values: dict[str, str] = {}
+    for key, value in config.items():
+        if ":" not in key:
+            key = f"{PROJECT}:{key}"  # the CLI treats bare keys as the project's own
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = "[secret]"  # ciphertext needs the stack's key; the offline plan never reads secrets
+        values[key] = value if isinstance(value, str) else json.dumps(value)
+    return values
+
+
+def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | None = None) -> Plan:
+    """Run the program for a stack under mocks and return what it would create.
+
+    Raises StackFileError for a missing/unreadable stack file and ConfigError for invalid config,
+    both before any resource is declared.
+    """
+    values = read_stack_config(stack, root) if config is None else config
+    region = values.get(f"{PROJECT}:region", "us-east-1")
+    engine = RecordingEngine(region=region)
+    monitor = RecordingMonitor(engine)
+    # A previous run in this process leaves its root Stack resource behind; start from none.
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(engine, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine.logger)
+    pulumi.runtime.set_all_config(values)
+    cfg = load()  # raises ConfigError before anything is registered
+    outputs: dict[str, Any] = {}
+
+    def program() -> Any:
+        from infra.program import build
+
+        build(cfg)
+        root_stack = pulumi_settings.get_root_resource()
+        exported = dict(getattr(root_stack, "outputs", {}))
+        return pulumi.Output.from_input(exported).apply(outputs.update).future()
+
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: _sync_await(program())))
+    return Plan(
+        project=PROJECT,
+        stack=stack,
+        source="offline",
+        resources=monitor.registrations,
+        outputs=_plain(outputs),
+        warnings=list(engine.warnings),
+    )
+
+
+def load_stack_config(stack: str, root: Path = REPO_ROOT) -> StackConfig:
+    """The validated config of a stack, without running the program (for cost and policy readers)."""
+    from infra.config import parse
+
+    values = read_stack_config(stack, root)
+    parsed: dict[str, Any] = {}
+    for key, raw in values.items():
+        namespace, _, short = key.partition(":")
+        if namespace != PROJECT:
+            continue
+        try:
+            parsed[short] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[short] = raw
+    return parse(stack, parsed)
+
+
+__all__ = ["ConfigError", "RecordingEngine", "RecordingMonitor", "StackFileError", "load_stack_config", "run_offline"]

@@ -1,0 +1,76 @@
+"""The plan: every resource a stack declares (type, name, parent, provider, inputs), as one model.
+
+This is the seam between the Pulumi program and everything that reads it (cost preview, policy
+pack, `frugal plan`). It is filled by the offline run (`infra.offline`) and, in the cost-preview
+issue, by readers of `pulumi preview --json` and `pulumi stack export`; none of its readers import
+the program's components. Pure: no Pulumi import.
+
+JSON schema `frugal.plan/v1` (stable; additive changes only):
+{
+  "schema": "frugal.plan/v1",
+  "project": "frugal-llm", "stack": "dev",
+  "source": "offline" | "pulumi-preview" | "pulumi-export",
+  "resources": [
+    {"urn": str, "type": "aws:ec2/vpc:Vpc", "name": "net-vpc", "custom": bool,
+     "parent": urn | null, "provider": urn | null, "inputs": {camelCase wire names: values}}
+  ],
+  "outputs": {stack output name: value},
+  "warnings": [str]
+}
+Offline ids and computed values are placeholders ending in "-offline" (no cloud was asked).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA = "frugal.plan/v1"
+
+
+class PlannedResource(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None = None
+    provider: str | None = None
+    inputs: dict[str, Any] = {}
+
+    @property
+    def is_component(self) -> bool:
+        return not self.custom and not self.type.startswith("pulumi:")
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    schema_: Literal["frugal.plan/v1"] = SCHEMA
+    project: str
+    stack: str
+    source: Literal["offline", "pulumi-preview", "pulumi-export"]
+    resources: list[PlannedResource]
+    outputs: dict[str, Any] = {}
+    warnings: list[str] = []
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_urn(self, urn: str) -> PlannedResource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["schema"] = data.pop("schema_")
+        return {"schema": data.pop("schema"), **data}
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> Plan:
+        data = dict(data)
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} plan (schema={data.get('schema')!r})")
+        data["schema_"] = data.pop("schema")
+        return cls.model_validate(data)

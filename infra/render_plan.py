@@ -1,0 +1,127 @@
+"""`frugal plan` as a terminal table: resources as a tree under their components, with the inputs
+that decide cost and safety for each type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.plan import Plan, PlannedResource
+
+
+def _asg(i: dict[str, Any]) -> str:
+    mip = i.get("mixedInstancesPolicy", {})
+    dist = mip.get("instancesDistribution", {})
+    overrides = mip.get("launchTemplate", {}).get("overrides", [])
+    return (
+        f"size {i.get('minSize')}/{i.get('desiredCapacity')}/{i.get('maxSize')} (min/desired/max); "
+        f"on-demand base {dist.get('onDemandBaseCapacity')} + {dist.get('onDemandPercentageAboveBaseCapacity')}% "
+        f"above; spot {dist.get('spotAllocationStrategy')}; {len(overrides)} types "
+        f"({', '.join(o.get('instanceType', '?') for o in overrides[:3])}{', ...' if len(overrides) > 3 else ''}); "
+        f"capacity rebalance {i.get('capacityRebalance')}"
+    )
+
+
+def _launch_template(i: dict[str, Any]) -> str:
+    meta = i.get("metadataOptions", {})
+    ebs = (i.get("blockDeviceMappings") or [{}])[0].get("ebs", {})
+    return (
+        f"IMDS tokens {meta.get('httpTokens')} hop {meta.get('httpPutResponseHopLimit')}; root "
+        f"{ebs.get('volumeSize')} GiB {ebs.get('volumeType')} encrypted={ebs.get('encrypted')}"
+    )
+
+
+def _schedule(i: dict[str, Any]) -> str:
+    return (
+        f"'{i.get('recurrence')}' {i.get('timeZone')}: min {i.get('minSize')} max {i.get('maxSize')} "
+        f"desired {i.get('desiredCapacity')} (-1 = unchanged)"
+    )
+
+
+def _budget(i: dict[str, Any]) -> str:
+    notes = i.get("notifications", [])
+    kinds = ", ".join(f"{n.get('notificationType')} {n.get('threshold')}%" for n in notes)
+    return f"{i.get('limitAmount')} {i.get('limitUnit')}/{i.get('timeUnit')}; alerts: {kinds}"
+
+
+def _cluster(i: dict[str, Any]) -> str:
+    vpc = i.get("vpcConfig", {})
+    return (
+        f"k8s {i.get('version')}; public endpoint from {', '.join(vpc.get('publicAccessCidrs', []))}; "
+        f"secrets encrypted: {bool(i.get('encryptionConfig'))}; logs: {', '.join(i.get('enabledClusterLogTypes', []))}"
+    )
+
+
+SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "aws:autoscaling/group:Group": _asg,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "aws:autoscaling/schedule:Schedule": _schedule,
+    "aws:budgets/budget:Budget": _budget,
+    "aws:eks/cluster:Cluster": _cluster,
+    "aws:ec2/vpc:Vpc": lambda i: f"{i.get('cidrBlock')}",
+    "aws:ec2/subnet:Subnet": lambda i: f"{i.get('cidrBlock')} in {i.get('availabilityZone')}",
+    "aws:sns/topic:Topic": lambda i: f"KMS {'on' if i.get('kmsMasterKeyId') else 'OFF'}",
+    "aws:sns/topicSubscription:TopicSubscription": lambda i: f"{i.get('protocol')} {i.get('endpoint')}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda i: (
+        f"{i.get('namespace')} {i.get('metricName')} > {i.get('threshold')}"
+    ),
+    "aws:costexplorer/anomalySubscription:AnomalySubscription": lambda i: (
+        f"{i.get('frequency')}; impact >= {i.get('thresholdExpression', {}).get('dimension', {}).get('values')}"
+    ),
+    "pulumi:providers:aws": lambda i: f"region {i.get('region')}",
+    "aws:kms/key:Key": lambda i: f"rotation {i.get('enableKeyRotation')}; {_short(i.get('description', ''))}",
+    "aws:cloudwatch/logGroup:LogGroup": lambda i: f"{i.get('name')} kept {i.get('retentionInDays')} days",
+}
+
+
+def summarize(resource: PlannedResource) -> str:
+    summary = SUMMARIES.get(resource.type)
+    if summary is not None:
+        return summary(resource.inputs)
+    scalars = [
+        f"{k}={_short(v)}"
+        for k, v in resource.inputs.items()
+        if isinstance(v, str | int | float | bool) and k not in ("__defaults", "policy", "assumeRolePolicy")
+    ]
+    return "; ".join(scalars[:3])
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ordered_tree(plan: Plan) -> list[tuple[int, PlannedResource]]:
+    """Resources depth-first under their parents, with their depth."""
+    children: dict[str | None, list[PlannedResource]] = {}
+    urns = {r.urn for r in plan.resources}
+    for r in plan.resources:
+        children.setdefault(r.parent if r.parent in urns else None, []).append(r)
+    out: list[tuple[int, PlannedResource]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in sorted(children.get(parent, []), key=lambda x: (x.custom, x.type, x.name)):
+            out.append((depth, r))
+            walk(r.urn, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def plan_table(plan: Plan, console: Console | None = None) -> None:
+    # Piped output (CI logs, `| less`) gets a readable width instead of rich's 80-column default.
+    console = console or Console(width=None if Console().is_terminal else 160)
+    table = Table(title=f"{plan.project}/{plan.stack}: {len(plan.resources)} resources ({plan.source} plan)")
+    table.add_column("resource", max_width=44)
+    table.add_column("type", no_wrap=True)
+    table.add_column("what matters", ratio=1)
+    for depth, r in ordered_tree(plan):
+        short = r.type.split(":")[-1] if r.custom else r.type
+        table.add_row("  " * depth + r.name, short, summarize(r))
+    console.print(table)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print("Offline run: ids and ARNs ending in '-offline' are placeholders; no cloud API was called.")

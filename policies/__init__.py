@@ -1,0 +1,1 @@
+"""Pulumi CrossGuard policy pack (cost and security guardrails); see the policy-pack issue."""

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from infra.offline import run_offline
+from infra.plan import Plan
+
+
+@pytest.fixture(scope="session")
+def dev_plan() -> Plan:
+    return run_offline("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> Plan:
+    return run_offline("prod")
+
+
+@pytest.fixture(params=["dev", "prod"])
+def any_plan(request: pytest.FixtureRequest, dev_plan: Plan, prod_plan: Plan) -> Plan:
+    return {"dev": dev_plan, "prod": prod_plan}[request.param]
