@@ -16,6 +16,8 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+# Modules that register more subcommands with @command when imported (one line per area).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -71,6 +73,10 @@ def prices_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
     parser = argparse.ArgumentParser(prog="frugal", description="Cost-optimised self-hosted LLMs on AWS.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (configure, run) in COMMANDS.items():
