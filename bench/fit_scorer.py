@@ -52,7 +52,11 @@ def main() -> int:
     y = pairs.labels[fit_rows]
     scorer = Scorer.fit(x, y)
     print(f"fitted on {len(fit_rows)} training pairs ({int(y.sum())} duplicates); weights:")
-    for name, w in zip(("cosine", "jaccard", "unmatched_max", "unmatched_min", "proper", "len_ratio", "bias"), scorer.weights, strict=True):
+    for name, w in zip(
+        ("cosine", "jaccard", "unmatched_max", "unmatched_min", "proper", "len_ratio", "bias"),
+        scorer.weights,
+        strict=True,
+    ):
         print(f"  {name:14s} {w:+.3f}")
 
     def decide(policy: SemanticPolicy, q: str, c: str, s: float) -> bool:

@@ -68,6 +68,7 @@ class FrugalCache:
         self._recent_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.shared: Any = None  # runtime.cache.shared.SharedTier when Redis is configured
+        self._snapshot_task: asyncio.Task[None] | None = None
         self.metrics.budget.set(settings.max_bytes)
 
     # -- the protocol ---------------------------------------------------------------------------
@@ -143,16 +144,53 @@ class FrugalCache:
                     scope=keys.semantic_scope(request), text=text, vector=vector,
                 )  # fmt: skip
         kept = self._insert(entry, now)
-        self.metrics.stores.labels("semantic" if entry.vector is not None else "exact", "stored" if kept else "over_budget").inc()
+        self.metrics.stores.labels(
+            "semantic" if entry.vector is not None else "exact", "stored" if kept else "over_budget"
+        ).inc()
         if self.shared is not None:
             self._background(self.shared.publish(entry))
 
+    async def start(self) -> None:
+        """Restore the snapshot, join Redis (catching up on the stream), start periodic snapshots.
+
+        Never raises for a cache-side problem: a bad snapshot or an unreachable Redis is logged,
+        counted, and the cache serves what it has.
+        """
+        self.load_snapshot()
+        if self.settings.redis_url and self.shared is None:
+            from runtime.cache.shared import SharedTier
+
+            self.shared = SharedTier(self, self.settings.redis_url)
+            try:
+                deadline = time.monotonic() + 10.0
+                while await asyncio.wait_for(self.shared.catch_up(), 5.0) and time.monotonic() < deadline:
+                    pass
+            except Exception as exc:  # Redis down at start: serve locally, the consumer retries
+                self.shared._failed("catch_up", exc)
+            self.shared.start()
+        if self.settings.snapshot_dir is not None:
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot_loop())
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.snapshot_interval_seconds)
+            try:
+                self.save_snapshot()
+            except OSError:
+                log.exception("cache snapshot failed; will retry")
+
     async def close(self) -> None:
+        if self._snapshot_task is not None:
+            self._snapshot_task.cancel()
+            self._snapshot_task = None
+        await self.flush()
         if self.shared is not None:
             await self.shared.stop()
-        await self.flush()
         if self.settings.snapshot_dir is not None:
-            self.save_snapshot()
+            try:
+                self.save_snapshot()
+            except OSError:
+                log.exception("cache snapshot at shutdown failed")
 
     # -- admin ----------------------------------------------------------------------------------
 
@@ -187,17 +225,31 @@ class FrugalCache:
         return list(self._store)
 
     def insert(self, entry: Entry) -> bool:
+        """Add an entry from elsewhere (another replica): it gets a fresh label in this process."""
         return self._insert(entry, self._clock())
 
-    def _insert(self, entry: Entry, now: float) -> bool:
+    def restore_entries(self, entries: list[Entry]) -> int:
+        """Add a snapshot's entries, keeping their labels (so a saved index file still matches)."""
+        now = self._clock()
+        return sum(1 for entry in entries if self._insert(entry, now, keep_label=True, index=False))
+
+    def semantic_partitions(self) -> dict[tuple[str, str], list[Entry]]:
+        partitions: dict[tuple[str, str], list[Entry]] = {}
+        for entry in self._by_label.values():
+            partitions.setdefault((entry.tenant, entry.model), []).append(entry)
+        return partitions
+
+    def _insert(self, entry: Entry, now: float, *, keep_label: bool = False, index: bool = True) -> bool:
         if entry.expires_at <= now:
             return False
         if entry.vector is not None:
-            entry.label = self._next_label
-            self._next_label += 1
+            if not keep_label or entry.label < 0 or entry.label in self._by_label:
+                entry.label = self._next_label
+            self._next_label = max(self._next_label, entry.label + 1)
         kept = self._store.put(entry, now)
         if kept and entry.vector is not None:
-            self._index.add((entry.tenant, entry.model), entry.label, entry.vector)
+            if index:
+                self._index.add((entry.tenant, entry.model), entry.label, entry.vector)
             self._by_label[entry.label] = entry
             self._scopes.setdefault(entry.scope or "", set()).add(entry.label)
         self._update_gauges()

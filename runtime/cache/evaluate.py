@@ -136,9 +136,7 @@ def sweep(
     thresholds: Sequence[float],
     mask: np.ndarray | None = None,
 ) -> list[Score]:
-    return [
-        score_pairs(pairs, cosines, policy.model_copy(update={"threshold": t}), decide, mask) for t in thresholds
-    ]
+    return [score_pairs(pairs, cosines, policy.model_copy(update={"threshold": t}), decide, mask) for t in thresholds]
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,13 @@ class SemanticIndex:
         self._removed.pop(partition, None)
 
     def search(
-        self, partition: Partition, vector: np.ndarray, *, min_similarity: float, accept: set[int] | None = None, k: int = 8
+        self,
+        partition: Partition,
+        vector: np.ndarray,
+        *,
+        min_similarity: float,
+        accept: set[int] | None = None,
+        k: int = 8,
     ) -> list[Candidate]:
         """Candidates with cosine >= min_similarity, best first.
 

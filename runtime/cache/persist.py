@@ -134,19 +134,23 @@ def load_snapshot(cache: FrugalCache, directory: Path) -> int:
     restored = cache.restore_entries(entries)
     if cache.shared is not None and header.get("stream_id"):
         cache.shared.last_id = header["stream_id"]
-    for tenant, model in cache._index.partitions():
-        _restore_index(cache, directory, tenant, model)
+    for (tenant, model), members in cache.semantic_partitions().items():
+        saved = _saved_index(cache, directory, tenant, model, {e.label for e in members})
+        if saved is not None:
+            cache._index.put_index((tenant, model), saved)
+        else:
+            labels = np.array([e.label for e in members], dtype=np.uint64)
+            cache._index.rebuild((tenant, model), labels, np.stack([e.vector for e in members]))
     log.info("cache snapshot restored: %d entries from %s", restored, path)
     return restored
 
 
-def _restore_index(cache: FrugalCache, directory: Path, tenant: str, model: str) -> None:
-    """Replace the freshly built index by the saved one when the saved one is intact and agrees."""
+def _saved_index(cache: FrugalCache, directory: Path, tenant: str, model: str, expected: set[int]) -> Index | None:
+    """The saved index of a partition if it is intact and holds exactly the snapshot's labels."""
     path = directory / partition_file(tenant, model)
-    built = cache._index.get((tenant, model))
-    if built is None or not path.exists():
-        return
-    expected = {label for label, e in cache._by_label.items() if (e.tenant, e.model) == (tenant, model)}
+    if not path.exists():
+        log.warning("cache index %s missing; rebuilt from the snapshot's vectors", path.name)
+        return None
     try:
         payload = _read_checked(path, INDEX_MAGIC)
         saved: Index = new_index(cache.settings.index_dtype)
@@ -154,8 +158,8 @@ def _restore_index(cache: FrugalCache, directory: Path, tenant: str, model: str)
         keys = {int(k) for k in saved.keys}
     except Exception as exc:  # usearch raises RuntimeError/ValueError of its own on bad input
         log.warning("cache index %s unusable (%s); rebuilt from the snapshot's vectors", path.name, exc)
-        return
+        return None
     if keys != expected:
         log.warning("cache index %s disagrees with the snapshot; rebuilt from the snapshot's vectors", path.name)
-        return
-    cache._index.put_index((tenant, model), saved)
+        return None
+    return saved

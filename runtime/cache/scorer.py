@@ -102,7 +102,9 @@ def default_scorer() -> Scorer:
     return _DEFAULT
 
 
-def rejection(policy: SemanticPolicy, query: str, cached: str, similarity: float, scorer: Scorer | None = None) -> str | None:
+def rejection(
+    policy: SemanticPolicy, query: str, cached: str, similarity: float, scorer: Scorer | None = None
+) -> str | None:
     """None if the pair is accepted, else why not: 'threshold', a rule's name (verify.py) or 'scorer'."""
     if similarity < policy.threshold:
         return "threshold"
