@@ -3,10 +3,10 @@
 # onnxruntime must be loaded before usearch: the other order segfaults inside onnxruntime's
 # extension module (seen with onnxruntime 1.32 + usearch 2.26 on Python 3.11). Every module of
 # this package imports through here first, so the order holds whatever the caller imports.
-try:
+import contextlib
+
+with contextlib.suppress(ImportError):  # the exact cache works without the embedding runtime
     import onnxruntime  # noqa: F401
-except ImportError:  # the exact cache works without the embedding runtime
-    pass
 
 from runtime.cache.protocol import CachedResponse, CacheRequest, NullCache, ResponseCache  # noqa: E402
 

@@ -12,6 +12,7 @@ would look).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -130,10 +131,8 @@ class MicroBatcher:
         return await future
 
     async def _run(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._full.wait(), self._max_wait_s)
-        except TimeoutError:
-            pass
         self._full.clear()
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]

@@ -112,9 +112,11 @@ def rejection(
         verdict = check(query, cached)
         if not verdict.ok:
             return verdict.reason
-    if policy.min_probability is not None:
-        if (scorer or default_scorer()).probability(query, cached, similarity) < policy.min_probability:
-            return "scorer"
+    if (
+        policy.min_probability is not None
+        and (scorer or default_scorer()).probability(query, cached, similarity) < policy.min_probability
+    ):
+        return "scorer"
     return None
 
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -155,10 +156,8 @@ class SharedTier:
             await asyncio.wait({self._consumer}, timeout=1.0)
             self._consumer = None
         for client in (self._redis, self._reader):
-            try:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
                 await asyncio.wait_for(client.aclose(), 1.0)
-            except (RedisError, OSError, TimeoutError):
-                pass
 
     async def catch_up(self, block_ms: int | None = None) -> int:
         """Read everything after last_id once (block_ms waits for new events); returns events applied."""
