@@ -66,6 +66,14 @@ class EmbeddingsRequest(_Open):
     encoding_format: Literal["float", "base64"] | None = None
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "decimal"})
+
+
+def _is_type_tag(part: int | str) -> bool:
+    """pydantic puts union members (`str`, `list[...]`, `function-after[...]`) into error locations."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or "-" in part)
+
+
 def _param(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -82,15 +90,6 @@ def validate(model: type[ChatRequest] | type[EmbeddingsRequest], payload: Any) -
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
-        where = _param(
-            tuple(
-                p
-                for p in first["loc"]
-                if not (
-                    isinstance(p, str)
-                    and p.startswith(("function-", "list[", "str", "int", "dict", "bool", "float", "literal", "union"))
-                )
-            )
-        )
+        where = _param(tuple(p for p in first["loc"] if not _is_type_tag(p)))
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InvalidRequest(f"invalid field {where or 'body'}: {first['msg']}{more}", param=where or None) from None

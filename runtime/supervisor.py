@@ -50,7 +50,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def llama_server_argv(binary: Path, cfg: LocalServer, port: int, api_key: str) -> list[str]:
+def llama_server_argv(binary: Path, cfg: LocalServer, port: int, api_key_file: Path) -> list[str]:
+    # The key goes in a 0600 file, not argv: argv is readable by every user through /proc.
     argv = [
         str(binary),
         "--model", str(cfg.model_path),
@@ -59,8 +60,9 @@ def llama_server_argv(binary: Path, cfg: LocalServer, port: int, api_key: str) -
         "--parallel", str(cfg.parallel),
         "--ctx-size", str(cfg.ctx_size),
         "--n-gpu-layers", str(cfg.n_gpu_layers),
-        "--api-key", api_key,
+        "--api-key-file", str(api_key_file),
         "--metrics",
+        "--no-webui",
     ]  # fmt: skip
     if cfg.embeddings:
         argv.append("--embeddings")
@@ -80,6 +82,7 @@ class LlamaServer:
         self.session = session
         self.metrics = metrics
         self.log_path = log_dir / f"llama-server-{tier.name}.log"
+        self.key_path = log_dir / f"llama-server-{tier.name}.key"
         self.port = self.cfg.port or free_port()
         self.api_key = secrets.token_urlsafe(24)
         tier.base_url = f"http://127.0.0.1:{self.port}"
@@ -108,10 +111,13 @@ class LlamaServer:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.key_path.touch(mode=0o600)
+        self.key_path.chmod(0o600)
+        self.key_path.write_text(self.api_key + "\n")
         logf = self.log_path.open("ab")
         try:
             return await asyncio.create_subprocess_exec(
-                *llama_server_argv(self.binary, self.cfg, self.port, self.api_key),
+                *llama_server_argv(self.binary, self.cfg, self.port, self.key_path),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=logf,
                 stderr=logf,

@@ -29,7 +29,11 @@ def completion(content: str = "Hello from the fake.", prompt: int = 12, completi
         "created": 1_700_000_000,
         "model": "fake",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens},
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt + completion_tokens,
+        },
     }
 
 
@@ -75,7 +79,13 @@ class FakeLlama:
                 err = {"error": {"message": f"fake {mode}", "type": "server_error", "code": int(mode)}}
                 return web.json_response(err, status=int(mode))
             if mode == "400":
-                err = {"error": {"message": "the request exceeds the available context size", "type": "invalid_request_error", "code": 400}}
+                err = {
+                    "error": {
+                        "message": "the request exceeds the available context size",
+                        "type": "invalid_request_error",
+                        "code": 400,
+                    }
+                }
                 return web.json_response(err, status=400)
             if mode == "slow":
                 await asyncio.sleep(self.delay)

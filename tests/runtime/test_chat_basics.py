@@ -23,11 +23,15 @@ def test_a_chat_answer_carries_the_tier_and_its_cost_computed_from_usage(fake: F
     # fake usage: 12 prompt + 5 completion tokens -> 12/1000*0.01 + 5/1000*0.02
     assert Decimal(r.headers["x-frugal-cost-usd"]) == Decimal("0.00022"), "cost = tokens x price per 1k / 1000"
     assert r.headers["x-frugal-fallback"] == "0", "no fallback happened"
-    assert r.json()["choices"][0]["message"]["content"] == "Hello from the fake.", "the upstream's answer is passed through"
+    assert r.json()["choices"][0]["message"]["content"] == "Hello from the fake.", (
+        "the upstream's answer is passed through"
+    )
 
 
 def test_the_upstream_gets_the_tier_model_and_a_max_tokens_bound(fake: FakeLlama, tmp_path: Path) -> None:
-    settings = config([remote_tier("cheap", fake.url, prompt="0.01", completion="0.02", default_max_tokens=77)], tmp_path)
+    settings = config(
+        [remote_tier("cheap", fake.url, prompt="0.01", completion="0.02", default_max_tokens=77)], tmp_path
+    )
     with run_router(settings) as router:
         httpx.post(router.url + "/v1/chat/completions", json={**CHAT, "frugal": {"latency_target_ms": 5000}})
     sent = fake.requests[-1]
