@@ -64,7 +64,7 @@ def _budget_store(settings: Settings) -> BudgetStore:
         import redis.asyncio as aioredis
 
         return RedisBudgetStore(aioredis.from_url(b.redis_url), b.reservation_ttl_s)  # type: ignore[no-untyped-call]
-    return SQLiteBudgetStore(b.sqlite_path, b.reservation_ttl_s)
+    return SQLiteBudgetStore(b.sqlite_path, b.reservation_ttl_s, shared=b.shared)
 
 
 def create_app(

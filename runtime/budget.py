@@ -86,17 +86,50 @@ def _exceeded(tenant: TenantInfo, period: str, limit: Decimal, used: int, amount
     )
 
 
+class BudgetStoreBusy(RuntimeError):
+    """The SQLite ledger is held by another process (exclusive mode)."""
+
+
 class SQLiteBudgetStore:
-    def __init__(self, path: Path, reservation_ttl_s: float = 900) -> None:
+    """The ledger in one SQLite file (WAL). Two modes:
+
+    - exclusive (default): this process is the file's only user (SQLite's EXCLUSIVE locking mode
+      makes a second process fail to open it, loudly). Reservations live in memory, and the check
+      plus the reservation run without an await between them, so on one event loop they are atomic;
+      each settlement is one SQL statement that adds the cost to the day and month rows, so spent
+      money is on disk before the response is sent. Open reservations die with the process, which
+      is right: they were never spent.
+    - shared: several router processes use the file; reserve and settle are `BEGIN IMMEDIATE`
+      transactions holding SQLite's write lock, with reservations in a table.
+    """
+
+    def __init__(self, path: Path, reservation_ttl_s: float = 900, *, shared: bool = False) -> None:
         self.path = path
         self.ttl = reservation_ttl_s
+        self.shared = shared
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the check and the write are one
-        # transaction holding SQLite's write lock (other processes wait up to busy_timeout).
+        # isolation_level=None: autocommit, or the BEGIN IMMEDIATE we issue ourselves.
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.execute(f"PRAGMA busy_timeout={5000 if shared else 1000}")
+        try:
+            if not shared:
+                self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._create()
+        except sqlite3.OperationalError as exc:
+            self.db.close()
+            raise BudgetStoreBusy(
+                f"budget ledger {path} is in use by another process ({exc}); fix: give each router its own "
+                "budget.sqlite_path, set budget.shared: true for several router processes on one host, "
+                "or use budget.backend: redis"
+            ) from exc
+        # exclusive mode: spent per (tenant, period) as read from / written to disk, and open holds
+        self._spent: dict[tuple[str, str], int] = {}
+        self._held: dict[tuple[str, str], int] = {}
+        self._periods = _PeriodClock()
+
+    def _create(self) -> None:
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS spend (
@@ -110,7 +143,22 @@ class SQLiteBudgetStore:
             """
         )
 
-    def _used(self, tenant: str, day: str, month: str) -> tuple[int, int]:
+    def _spent_of(self, tenant: str, period: str) -> int:
+        key = (tenant, period)
+        v = self._spent.get(key)
+        if v is None:
+            row = self.db.execute("SELECT nano FROM spend WHERE tenant=? AND period=?", key).fetchone()
+            v = self._spent[key] = row[0] if row else 0
+        return v
+
+    def _used_memory(self, tenant: str, day: str, month: str) -> tuple[int, int]:
+        d, m = "d:" + day, "m:" + month
+        return (
+            self._spent_of(tenant, d) + self._held.get((tenant, d), 0),
+            self._spent_of(tenant, m) + self._held.get((tenant, m), 0),
+        )
+
+    def _used_db(self, tenant: str, day: str, month: str) -> tuple[int, int]:
         q = self.db.execute
         spent_d = q("SELECT nano FROM spend WHERE tenant=? AND period=?", (tenant, "d:" + day)).fetchone()
         spent_m = q("SELECT nano FROM spend WHERE tenant=? AND period=?", (tenant, "m:" + month)).fetchone()
@@ -121,21 +169,30 @@ class SQLiteBudgetStore:
         ).fetchone()
         return (spent_d[0] if spent_d else 0) + res[0], (spent_m[0] if spent_m else 0) + res[1]
 
+    @staticmethod
+    def _check(tenant: TenantInfo, used_d: int, used_m: int, n: int) -> None:
+        for period, limit, used in (
+            ("daily", tenant.daily_budget_usd, used_d),
+            ("monthly", tenant.monthly_budget_usd, used_m),
+        ):
+            if limit is not None and used + n > to_nano(limit):
+                raise _exceeded(tenant, period, limit, used, n)
+
     async def reserve(self, tenant: TenantInfo, amount: Decimal) -> Reservation:
-        now = time.time()
-        day, month = periods(now)
+        day, month = self._periods.now()
         n = to_nano(amount)
+        rid = uuid.uuid4().hex
+        if not self.shared:
+            # No await between the check and the hold: atomic on the event loop.
+            self._check(tenant, *self._used_memory(tenant.name, day, month), n)
+            for period in ("d:" + day, "m:" + month):
+                self._held[(tenant.name, period)] = self._held.get((tenant.name, period), 0) + n
+            return Reservation(rid, tenant.name, day, month, n)
+        now = time.time()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM reservations WHERE expires < ?", (now,))
-            used_d, used_m = self._used(tenant.name, day, month)
-            for period, limit, used in (
-                ("daily", tenant.daily_budget_usd, used_d),
-                ("monthly", tenant.monthly_budget_usd, used_m),
-            ):
-                if limit is not None and used + n > to_nano(limit):
-                    raise _exceeded(tenant, period, limit, used, n)
-            rid = uuid.uuid4().hex
+            self._check(tenant, *self._used_db(tenant.name, day, month), n)
             self.db.execute(
                 "INSERT INTO reservations VALUES (?,?,?,?,?,?)", (rid, tenant.name, day, month, n, now + self.ttl)
             )
@@ -145,30 +202,55 @@ class SQLiteBudgetStore:
             raise
         return Reservation(rid, tenant.name, day, month, n)
 
+    _ADD = (
+        "INSERT INTO spend VALUES (?,?,?),(?,?,?) ON CONFLICT(tenant, period) DO UPDATE SET nano = nano + excluded.nano"
+    )
+
     async def settle(self, reservation: Reservation, actual: Decimal) -> None:
         n = to_nano(actual)
         r = reservation
+        d, m = "d:" + r.day, "m:" + r.month
+        if not self.shared:
+            for period in (d, m):
+                key = (r.tenant, period)
+                self._held[key] -= r.amount_nano
+                if n:
+                    self._spent[key] = self._spent_of(r.tenant, period) + n
+            if n:
+                self.db.execute(self._ADD, (r.tenant, d, n, r.tenant, m, n))
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM reservations WHERE id=?", (r.id,))
             if n:
-                for period in ("d:" + r.day, "m:" + r.month):
-                    self.db.execute(
-                        "INSERT INTO spend VALUES (?,?,?) ON CONFLICT(tenant, period) DO UPDATE SET nano = nano + ?",
-                        (r.tenant, period, n, n),
-                    )
+                self.db.execute(self._ADD, (r.tenant, d, n, r.tenant, m, n))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
     async def spend(self, tenant: str) -> Spend:
-        day, month = periods(time.time())
-        used_d, used_m = self._used(tenant, day, month)
+        day, month = self._periods.now()
+        used_d, used_m = self._used_memory(tenant, day, month) if not self.shared else self._used_db(tenant, day, month)
         return Spend(from_nano(used_d), from_nano(used_m))
 
     async def close(self) -> None:
         self.db.close()
+
+
+class _PeriodClock:
+    """periods(time.time()) without formatting dates on every call: recomputed once a UTC day."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._keys = ("", "")
+
+    def now(self) -> tuple[str, str]:
+        t = time.time()
+        if t >= self._until:
+            self._keys = periods(t)
+            self._until = (t // 86400 + 1) * 86400
+        return self._keys
 
 
 _RESERVE_LUA = """

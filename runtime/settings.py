@@ -134,6 +134,9 @@ class Tenant(_Model):
 class BudgetStore(_Model):
     backend: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: Path = Path("frugal-spend.sqlite3")
+    shared: bool = Field(
+        default=False, description="several router processes share the SQLite file (transactions, slower)"
+    )
     redis_url: str | None = None
     reservation_ttl_s: float = Field(default=900, gt=0, description="a reservation never settled expires")
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from runtime.auth import TenantInfo
-from runtime.budget import BudgetStore, RedisBudgetStore, SQLiteBudgetStore
+from runtime.budget import BudgetStore, BudgetStoreBusy, RedisBudgetStore, SQLiteBudgetStore
 from runtime.errors import BudgetExceeded
 from tests.runtime.conftest import KEY_A, config, remote_tier, run_router
 from tests.runtime.fake_llama import FakeLlama
@@ -83,8 +83,8 @@ async def _hammer(store: BudgetStore, n: int, amount: Decimal, actual: Decimal) 
     return sum(await asyncio.gather(*(one() for _ in range(n))))
 
 
-def test_two_processes_worth_of_sqlite_connections_never_overspend(tmp_path: Path) -> None:
-    stores = [SQLiteBudgetStore(tmp_path / "shared.sqlite3") for _ in range(2)]
+def test_in_shared_mode_two_connections_never_overspend(tmp_path: Path) -> None:
+    stores = [SQLiteBudgetStore(tmp_path / "shared.sqlite3", shared=True) for _ in range(2)]
     wins: list[int] = []
 
     def worker(store: SQLiteBudgetStore) -> None:
@@ -98,6 +98,19 @@ def test_two_processes_worth_of_sqlite_connections_never_overspend(tmp_path: Pat
     spend = asyncio.run(stores[0].spend("a"))
     assert sum(wins) == 20, f"exactly budget/amount = 20 reservations succeed across connections, got {wins}"
     assert spend.day_usd == BUDGET, f"the ledger reaches the budget and no further: {spend.day_usd}"
+
+
+def test_the_exclusive_ledger_refuses_a_second_process_and_holds_under_concurrency(tmp_path: Path) -> None:
+    store = SQLiteBudgetStore(tmp_path / "own.sqlite3")
+    with pytest.raises(BudgetStoreBusy, match="budget.shared"):
+        SQLiteBudgetStore(tmp_path / "own.sqlite3")
+    won = asyncio.run(_hammer(store, 60, Decimal("0.0001"), Decimal("0.00004")))
+    spend = asyncio.run(store.spend("a"))
+    asyncio.run(store.close())
+    reopened = asyncio.run(SQLiteBudgetStore(tmp_path / "own.sqlite3").spend("a"))
+    assert won == 20, f"60 concurrent holds of $0.0001 against $0.002: exactly 20 fit ({won})"
+    assert spend.day_usd == Decimal("0.0008"), f"20 settled at $0.00004 each ({spend.day_usd})"
+    assert reopened == spend, "what was settled is on disk when the store is reopened"
 
 
 def test_the_redis_store_reserves_atomically_and_refunds_on_settle() -> None:
