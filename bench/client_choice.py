@@ -64,7 +64,7 @@ async def clients(url: str) -> dict[str, float]:
             await hc.post(url, content=RAW)
         t0 = time.perf_counter()
         for _ in range(N):
-            (await hc.post(url, content=RAW)).content
+            _ = (await hc.post(url, content=RAW)).content
         out["httpx sequential"] = (time.perf_counter() - t0) / N * 1e6
         t0 = time.perf_counter()
         for _ in range(N // CONCURRENT):

@@ -70,7 +70,8 @@ def app_factory():  # type: ignore[no-untyped-def]
                 }
             ],
             "tenants": [{"name": "bench", "keys": [{"key": KEY}], "daily_budget_usd": "1000000"}],
-            "budget": {"sqlite_path": os.environ["BENCH_DB"]},
+            # several workers must share the ledger transactionally (exclusive mode allows one process)
+            "budget": {"sqlite_path": os.environ["BENCH_DB"], "shared": os.environ.get("BENCH_WORKERS", "1") != "1"},
         },
         {},
     )
@@ -108,13 +109,16 @@ def _ms(value: str, unit: str) -> float:
 
 
 def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
-    out = subprocess.run(
+    run = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         timeout=seconds + 30,
-    ).stdout
+    )
+    out = run.stdout
+    if run.returncode != 0:
+        raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr}{out}")
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for pct in ("50", "99"):
         m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -137,7 +141,12 @@ def router(upstream_port: int, workers: int, loop: str, http: str, access_log: b
     ]  # fmt: skip
     if not access_log:
         argv.append("--no-access-log")
-    env = {"BENCH_UPSTREAM_PORT": str(upstream_port), "BENCH_DB": str(db), "PYTHONPATH": str(Path.cwd())}
+    env = {
+        "BENCH_UPSTREAM_PORT": str(upstream_port),
+        "BENCH_DB": str(db),
+        "BENCH_WORKERS": str(workers),
+        "PYTHONPATH": str(Path.cwd()),
+    }
     with process(argv, env):
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/healthz")

@@ -95,3 +95,18 @@ def small_model(environ: Mapping[str, str] | None = None) -> Path:
         raise AssetError(f"the small model package {MODEL_PACKAGE} is not installed; {FIX}") from exc
     target = cache_dir(environ) / "models" / pkg.MODEL_NAME
     return Path(pkg.assemble(target))
+
+
+def main() -> int:
+    """`python -m runtime.assets`: make the binary runnable and the model present; print both paths."""
+    try:
+        binary, model = llama_server_binary(), small_model()
+    except AssetError as exc:
+        print(f"frugal assets: {exc}")
+        return 1
+    print(f"llama-server: {binary}\nsmall model:  {model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,7 @@ atomically on the server); both persist, so a restart loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 import uuid
@@ -128,6 +129,7 @@ class SQLiteBudgetStore:
         self._spent: dict[tuple[str, str], int] = {}
         self._held: dict[tuple[str, str], int] = {}
         self._periods = _PeriodClock()
+        self._ids = itertools.count(1)
 
     def _create(self) -> None:
         self.db.executescript(
@@ -181,13 +183,14 @@ class SQLiteBudgetStore:
     async def reserve(self, tenant: TenantInfo, amount: Decimal) -> Reservation:
         day, month = self._periods.now()
         n = to_nano(amount)
-        rid = uuid.uuid4().hex
         if not self.shared:
+            rid = str(next(self._ids))  # ids only need to be unique within this process
             # No await between the check and the hold: atomic on the event loop.
             self._check(tenant, *self._used_memory(tenant.name, day, month), n)
             for period in ("d:" + day, "m:" + month):
                 self._held[(tenant.name, period)] = self._held.get((tenant.name, period), 0) + n
             return Reservation(rid, tenant.name, day, month, n)
+        rid = uuid.uuid4().hex
         now = time.time()
         self.db.execute("BEGIN IMMEDIATE")
         try:
