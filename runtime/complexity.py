@@ -9,7 +9,7 @@ No model and no tokenizer: a handful of text signals computed in one pass over t
 | length of the whole conversation | 0.10 | 8000 characters |
 | conversation depth (messages) | 0.10 | 12 messages |
 | code (```, `def `, `class `, `function`, `SELECT `, `#include`, `=>`, `return `, `import `) | 0.15 | present |
-| reasoning words (prove, derive, step by step, analyse, trade-off, why, explain, compare, design...) | 0.20 | 3 distinct |
+| reasoning words (prove, derive, step by step, analyse, trade-off, why, explain, compare...) | 0.20 | 3 distinct |
 | math (a digit, an operator or `=`, a digit; `\\frac`, `\\int`, integral, derivative, equation) | 0.10 | present |
 
 | structured output or tools requested (response_format json, tools) | 0.10 | present |
