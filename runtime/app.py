@@ -1,0 +1,137 @@
+"""`create_app(settings)`: the ASGI app. No module-level state: everything lives in the lifespan.
+
+The one error boundary is here: `_on_error` renders every FrugalError (and framework 404/405s and
+unexpected exceptions) in OpenAI's shape. Upstream failures are translated into FrugalErrors in
+runtime/upstream.py before they get here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runtime.assets import cache_dir, llama_server_binary
+from runtime.auth import KeyStore
+from runtime.budget import BudgetStore, RedisBudgetStore, SQLiteBudgetStore
+from runtime.cache.protocol import NullCache, ResponseCache
+from runtime.errors import FrugalError, error_body, error_for_status
+from runtime.metrics import NO_TIER, Metrics
+from runtime.routes import ROUTES
+from runtime.routing import CircuitBreaker, Router, TierState, price_of
+from runtime.settings import Settings
+from runtime.state import Runtime, State
+from runtime.supervisor import LlamaServer, Supervisor
+from runtime.upstream import new_session
+
+log = logging.getLogger("frugal.app")
+REMOTE_DEFAULT_SLOTS = 8
+
+
+def _error_response(request: Request, err: FrugalError) -> Response:
+    rt = getattr(request.state, "rt", None)
+    if rt is not None:
+        rt.metrics.requests.labels(NO_TIER, str(err.status)).inc()
+    return Response(error_body(err), status_code=err.status, media_type="application/json")
+
+
+async def _on_frugal_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FrugalError), "registered for FrugalError"
+    return _error_response(request, exc)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException), "registered for HTTPException"
+    message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
+    return _error_response(request, error_for_status(exc.status_code, message))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+    return _error_response(request, FrugalError(f"internal error ({type(exc).__name__}); see the router's log"))
+
+
+def _budget_store(settings: Settings) -> BudgetStore:
+    b = settings.budget
+    if b.backend == "redis":
+        import redis.asyncio as aioredis
+
+        return RedisBudgetStore(aioredis.from_url(b.redis_url), b.reservation_ttl_s)  # type: ignore[no-untyped-call]
+    return SQLiteBudgetStore(b.sqlite_path, b.reservation_ttl_s, shared=b.shared)
+
+
+def create_app(
+    settings: Settings,
+    cache: ResponseCache | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    budget: BudgetStore | None = None,
+    llama_server: Path | None = None,
+    log_dir: Path | None = None,
+) -> Starlette:
+    """Build the router app. `cache`/`budget` can be injected (tests, benchmarks); the defaults are
+    no cache and the configured budget store. Local tiers are started when the app starts."""
+    env = dict(environ if environ is not None else os.environ)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        metrics = Metrics([t.name for t in settings.tiers], settings.metrics.budget_by_tenant)
+        session = new_session()
+        tiers: dict[str, TierState] = {}
+        servers: list[LlamaServer] = []
+        binary = llama_server
+        for t in settings.tiers:
+            state = TierState(
+                cfg=t,
+                price=price_of(t),
+                breaker=CircuitBreaker(settings.routing.circuit_failures, settings.routing.circuit_cooldown_s),
+                upstream_model=t.upstream_model or t.name,
+            )
+            tiers[t.name] = state
+            if t.url is not None:
+                url = t.url.rstrip("/")
+                state.base_url = url[:-3] if url.endswith("/v1") else url
+                state.api_key = env.get(t.api_key_env) if t.api_key_env else None
+                state.ready = True
+                state.slots = t.slots or REMOTE_DEFAULT_SLOTS
+                metrics.ready.labels(t.name).set(1)
+            else:
+                if binary is None:
+                    binary = llama_server_binary(env)
+                state.slots = t.slots or (t.local.parallel if t.local else 1)
+                servers.append(LlamaServer(state, binary, session, metrics, log_dir or cache_dir(env) / "logs"))
+        supervisor = Supervisor(servers)
+        store = budget if budget is not None else _budget_store(settings)
+        rt = Runtime(
+            settings=settings,
+            session=session,
+            tiers=tiers,
+            router=Router(settings, tiers),
+            keys=KeyStore(settings.tenants),
+            budget=store,
+            cache=cache if cache is not None else NullCache(),
+            metrics=metrics,
+            supervisor=supervisor,
+        )
+        supervisor.start()
+        try:
+            yield {"rt": rt}
+        finally:
+            await supervisor.stop()
+            await session.close()
+            await rt.cache.close()
+            if budget is None:
+                await store.close()
+
+    return Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
+    )

@@ -1,0 +1,159 @@
+"""Every error a client sees, in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+
+Hierarchy (HTTP status in brackets):
+
+    FrugalError
+    ├── InvalidRequest [400]        invalid JSON, wrong field types, bad values
+    │   └── UnknownModel [404]      `model` is not a tier, alias or `auto`
+    ├── AuthenticationError [401]   missing or unknown API key
+    ├── PermissionDenied [403]      the tenant may not use the tier
+    ├── BodyTooLarge [413]          body over limits.max_body_bytes
+    ├── BudgetExceeded [429]        the tenant's daily or monthly budget cannot cover the request
+    ├── Overloaded [429]            every suitable tier is at its slot limit or its circuit is open
+    └── UpstreamFailure             raised only by runtime/upstream.py, the one place that translates
+        ├── UpstreamError [502]         connection refused/reset, 5xx, malformed answer
+        ├── UpstreamUnavailable [503]   no tier is ready (still loading, all circuits open)
+        ├── UpstreamTimeout [504]       connect/read timeout, stalled stream
+        └── UpstreamRejected [4xx]      the upstream's own 4xx (e.g. context too long), passed through
+
+`error_body` is the one function that renders them; the app installs it as the only exception
+handler, so routes raise and never build error responses themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class FrugalError(Exception):
+    status = 500
+    type = "server_error"
+    code: str | None = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class InvalidRequest(FrugalError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class UnknownModel(InvalidRequest):
+    status = 404
+    code = "model_not_found"
+
+
+class AuthenticationError(FrugalError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(FrugalError):
+    status = 403
+    type = "permission_error"
+    code = "tier_not_allowed"
+
+
+class BodyTooLarge(FrugalError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class BudgetExceeded(FrugalError):
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class Overloaded(FrugalError):
+    status = 429
+    type = "rate_limit_error"
+    code = "overloaded"
+
+
+class UpstreamFailure(FrugalError):
+    status = 502
+    type = "server_error"
+    code = "upstream_error"
+    retryable = True
+    """True when another tier may succeed (fallback); False for the upstream's own 4xx."""
+
+
+class UpstreamError(UpstreamFailure):
+    pass
+
+
+class UpstreamUnavailable(UpstreamFailure):
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamFailure):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamRejected(UpstreamFailure):
+    type = "invalid_request_error"
+    code = "upstream_rejected"
+    retryable = False
+
+    def __init__(self, message: str, status: int, upstream_body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.upstream_body = upstream_body
+
+    def body(self) -> dict[str, Any]:
+        err = (self.upstream_body or {}).get("error")
+        if isinstance(err, dict) and "message" in err:
+            return {
+                "error": {
+                    "message": str(err["message"]),
+                    "type": str(err.get("type") or self.type),
+                    "param": err.get("param"),
+                    "code": err.get("code") if err.get("code") is not None else self.code,
+                }
+            }
+        return super().body()
+
+
+_STATUS_CLASSES: dict[int, type[FrugalError]] = {
+    400: InvalidRequest,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    413: BodyTooLarge,
+    429: Overloaded,
+}
+
+
+def error_for_status(status: int, message: str) -> FrugalError:
+    """The FrugalError for a framework-level HTTP error (404 route, 405 method...)."""
+    cls = _STATUS_CLASSES.get(status)
+    if cls is not None:
+        return cls(message)
+    err = FrugalError(message, code="not_found" if status == 404 else None)
+    err.status = status
+    err.type = "invalid_request_error" if status < 500 else "server_error"
+    return err
+
+
+def error_body(exc: FrugalError) -> bytes:
+    return orjson.dumps(exc.body())
+
+
+def sse_error_event(exc: FrugalError) -> bytes:
+    """How a failure after the first streamed byte reaches the client (the status line is gone)."""
+    return b"data: " + error_body(exc) + b"\n\n"

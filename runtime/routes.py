@@ -1,0 +1,244 @@
+"""HTTP endpoints. Thin: read and check the body, authenticate, hand over, answer. Errors are raised;
+the app's one exception handler (runtime/app.py) renders them in OpenAI's shape."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from runtime.accounting import usage_tokens
+from runtime.chat import ChatService, ClientDisconnected
+from runtime.errors import (
+    BodyTooLarge,
+    FrugalError,
+    InvalidRequest,
+    PermissionDenied,
+    UnknownModel,
+    UpstreamFailure,
+    UpstreamUnavailable,
+)
+from runtime.schema import ChatRequest, EmbeddingsRequest, validate
+from runtime.state import Runtime
+from runtime.upstream import post_json
+
+JSON = "application/json"
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The decoded body, or 413 past `limit` bytes (checked before reading when the length is declared)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("Content-Length must be a number")
+        if int(declared) > limit:
+            raise BodyTooLarge(
+                f"request body of {declared} bytes is over the limit of {limit} bytes (limits.max_body_bytes)"
+            )
+        body = await request.body()
+    else:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body is over the limit of {limit} bytes (limits.max_body_bytes)")
+            parts.append(chunk)
+        body = b"".join(parts)
+    if not body:
+        raise InvalidRequest("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
+
+
+class SSEResponse(Response):
+    """Server-sent events; if the client disconnects, the relay generator is closed at once, which
+    closes the upstream connection (llama-server stops generating)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, stream: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        # Not Response.__init__: it would declare Content-Length: 0 for a body of None.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers += [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import asyncio
+
+        me = asyncio.current_task()
+        assert me is not None, "ASGI runs in a task"
+        disconnected = False
+
+        async def watch() -> None:
+            nonlocal disconnected
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    disconnected = True
+                    me.cancel(msg="client disconnected")
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for chunk in self.stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise
+            me.uncancel()
+        except OSError:
+            pass  # the client's socket is gone; the relay's finally has settled the bill
+        finally:
+            watcher.cancel()
+            aclose = getattr(self.stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def rt_of(request: Request) -> Runtime:
+    return request.state.rt  # type: ignore[no-any-return]
+
+
+async def chat_completions(request: Request) -> Response:
+    rt = rt_of(request)
+    tenant = rt.keys.authenticate(request.headers.get("authorization"))
+    payload = await read_json(request, rt.settings.limits.max_body_bytes)
+    req: ChatRequest = validate(ChatRequest, payload)
+    if len(req.messages) > rt.settings.limits.max_messages:
+        raise InvalidRequest(
+            f"{len(req.messages)} messages is over the limit of {rt.settings.limits.max_messages}", param="messages"
+        )
+    try:
+        outcome = await ChatService(rt).complete(tenant, payload, req, request.headers, request.receive)
+    except ClientDisconnected:
+        return Response(status_code=499)
+    if outcome.stream is not None:
+        return SSEResponse(outcome.stream, outcome.headers)
+    task = BackgroundTask(outcome.after) if outcome.after is not None else None
+    return Response(outcome.body, headers=outcome.headers, media_type=JSON, background=task)
+
+
+async def embeddings(request: Request) -> Response:
+    rt = rt_of(request)
+    tenant = rt.keys.authenticate(request.headers.get("authorization"))
+    payload = await read_json(request, rt.settings.limits.max_body_bytes)
+    req: EmbeddingsRequest = validate(EmbeddingsRequest, payload)
+    serving = [t for t in rt.tiers.values() if (t.cfg.local.embeddings if t.cfg.local else t.cfg.embeddings)]
+    name = rt.router.resolve(req.model)
+    chain = [t for t in serving if name in ("auto", t.name)]
+    if not chain:
+        raise UnknownModel(
+            f"no tier serves embeddings as {req.model!r}; serving: {[t.name for t in serving]}", param="model"
+        )
+    chain = [t for t in chain if tenant.allowed_tiers is None or t.name in tenant.allowed_tiers]
+    if not chain:
+        raise PermissionDenied(f"tenant {tenant.name!r} may use no embeddings tier", param="model")
+    text = payload["input"]
+    bound = len(orjson.dumps(text)) + 16
+    last: FrugalError = UpstreamUnavailable("no embeddings tier is ready")
+    for tier in [t for t in chain if t.available()]:
+        reservation = await rt.budget.reserve(tenant, tier.price.cost(bound, 0)) if tenant.has_budget else None
+        t0 = time.perf_counter()
+        cost = Decimal(0)
+        try:
+            body = orjson.dumps({**payload, "model": tier.upstream_model})
+            raw, parsed = await post_json(rt.session, tier, "/v1/embeddings", body)
+            usage = usage_tokens({"usage": {"completion_tokens": 0, **(parsed.get("usage") or {})}})
+            cost = tier.price.cost(usage[0] if usage else bound, 0)
+            rt.metrics.observe(tier.name, 200, time.perf_counter() - t0, usage[0] if usage else 0, 0, float(cost))
+            return Response(raw, media_type=JSON, headers={"x-frugal-tier": tier.name, "x-frugal-cost-usd": str(cost)})
+        except UpstreamFailure as exc:
+            if not exc.retryable:
+                raise
+            tier.breaker.on_failure()
+            last = exc
+        finally:
+            if reservation is not None:
+                await rt.budget.settle(reservation, cost)
+    raise last
+
+
+async def list_models(request: Request) -> Response:
+    rt = rt_of(request)
+    rt.keys.authenticate(request.headers.get("authorization"))
+    now = int(time.time())
+    data: list[dict[str, Any]] = [
+        {"id": "auto", "object": "model", "created": now, "owned_by": "frugal", "frugal": {"kind": "router"}}
+    ]
+    for t in rt.tiers.values():
+        data.append({
+            "id": t.name, "object": "model", "created": now, "owned_by": "frugal",
+            "frugal": {
+                "kind": "tier", "ready": t.ready, "circuit": ("closed", "open", "half-open")[t.breaker.state],
+                "prompt_usd_per_1k": str(t.price.prompt_per_1k),
+                "completion_usd_per_1k": str(t.price.completion_per_1k),
+                "max_complexity": t.cfg.max_complexity, "slots": t.slots, "in_flight": t.in_flight,
+            },
+        })  # fmt: skip
+    for alias, target in rt.settings.aliases.items():
+        data.append(
+            {
+                "id": alias,
+                "object": "model",
+                "created": now,
+                "owned_by": "frugal",
+                "frugal": {"kind": "alias", "target": target},
+            }
+        )
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+async def readyz(request: Request) -> Response:
+    rt = rt_of(request)
+    tiers = {t.name: t.available() for t in rt.tiers.values()}
+    if any(tiers.values()):
+        return Response(orjson.dumps({"status": "ready", "tiers": tiers}), media_type=JSON)
+    raise UpstreamUnavailable(f"no tier is ready: {tiers}")
+
+
+async def metrics(request: Request) -> Response:
+    rt = rt_of(request)
+    m = rt.metrics
+    for t in rt.tiers.values():
+        m.in_flight.labels(t.name).set(t.in_flight)
+        m.circuit.labels(t.name).set(t.breaker.state)
+    if m.budget_remaining is not None:
+        for tenant in rt.keys.tenants.values():
+            if tenant.has_budget:
+                spend = await rt.budget.spend(tenant.name)
+                if tenant.daily_budget_usd is not None:
+                    m.budget_remaining.labels(tenant.name, "daily").set(float(tenant.daily_budget_usd - spend.day_usd))
+                if tenant.monthly_budget_usd is not None:
+                    m.budget_remaining.labels(tenant.name, "monthly").set(
+                        float(tenant.monthly_budget_usd - spend.month_usd)
+                    )
+    return Response(m.render(), media_type=m.content_type)
+
+
+ROUTES = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,75 @@
+"""Running the router: the default config (one local tier on the embedded small model) and uvicorn.
+
+Uvicorn settings were chosen by measurement (docs/benchmarks.md): uvloop + httptools, access log
+off, one worker (the supervisor and the in-process circuit breakers belong to one process; a second
+worker measured no faster on 2 cores because the upstream and the load share them).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from runtime.assets import cache_dir, small_model
+from runtime.settings import Settings, load_settings, settings_from_dict
+
+DEFAULT_TIER = "small"
+DEFAULT_PRICE_SOURCE = (
+    "g4dn.xlarge on-demand $0.526/h (us-east-1, infra/data/aws-catalog.json, 2026-07-20); throughput "
+    "2000 prompt and 200 completion tokens/s for a 270M model on a T4 is an ASSUMPTION, not a measurement"
+)
+
+
+def default_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One local tier serving the embedded Gemma 3 270M (assembled into the cache dir on first use)."""
+    env = environ if environ is not None else os.environ
+    return {
+        "tiers": [
+            {
+                "name": DEFAULT_TIER,
+                "local": {"model_path": str(small_model(env)), "parallel": 2, "ctx_size": 4096, "n_gpu_layers": 0},
+                "upstream_model": "gemma-3-270m",
+                "price": {
+                    "derived": {
+                        "instance_hourly_usd": Decimal("0.526"),
+                        "prompt_tokens_per_second": Decimal(2000),
+                        "completion_tokens_per_second": Decimal(200),
+                        "utilization": Decimal("0.5"),
+                        "source": DEFAULT_PRICE_SOURCE,
+                    }
+                },
+                "default_max_tokens": 256,
+            }
+        ],
+        "budget": {"sqlite_path": str(cache_dir(env) / "spend.sqlite3")},
+    }
+
+
+def resolve_settings(config: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    env = environ if environ is not None else os.environ
+    if config is not None:
+        return load_settings(config, env)
+    return settings_from_dict(default_config(env), env, source="built-in default (embedded small model)")
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; uvicorn's shutdown runs the lifespan exit, which stops llama-servers."""
+    import uvicorn
+
+    from runtime.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=15,
+    )

@@ -1,0 +1,33 @@
+"""What lives for the app's lifetime (built in the lifespan, never at import): clients, stores, tiers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+import aiohttp
+
+from runtime.auth import KeyStore
+from runtime.budget import BudgetStore
+from runtime.cache.protocol import ResponseCache
+from runtime.metrics import Metrics
+from runtime.routing import Router, TierState
+from runtime.settings import Settings
+from runtime.supervisor import Supervisor
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    session: aiohttp.ClientSession
+    tiers: dict[str, TierState]
+    router: Router
+    keys: KeyStore
+    budget: BudgetStore
+    cache: ResponseCache
+    metrics: Metrics
+    supervisor: Supervisor
+
+
+class State(TypedDict):
+    rt: Runtime

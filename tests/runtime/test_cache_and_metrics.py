@@ -1,0 +1,76 @@
+"""The cache seam (lookup before routing, store after a miss) and the metrics' bounded labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from bench.exact_cache import ExactMemoryCache
+from tests.runtime.conftest import KEY_A, KEY_B, config, remote_tier, run_router
+from tests.runtime.fake_llama import FakeLlama
+
+CHAT = {"model": "cheap", "messages": [{"role": "user", "content": "Name a colour."}]}
+
+
+def _settings(fake: FakeLlama, tmp_path: Path):
+    tenants = [{"name": "a", "keys": [{"key": KEY_A}]}, {"name": "b", "keys": [{"key": KEY_B}]}]
+    return config([remote_tier("cheap", fake.url, prompt="0.01", completion="0.02")], tmp_path, tenants=tenants)
+
+
+def test_a_repeated_request_is_answered_from_the_cache_for_the_same_tenant_only(
+    fake: FakeLlama, tmp_path: Path
+) -> None:
+    cache = ExactMemoryCache()
+    with run_router(_settings(fake, tmp_path), cache=cache) as router:
+        url = router.url + "/v1/chat/completions"
+        a1 = httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_A}"})
+        a2 = httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_A}"})
+        b1 = httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_B}"})
+        s = httpx.post(url, json={**CHAT, "stream": True}, headers={"authorization": f"Bearer {KEY_A}"})
+        nostore = httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_A}", "x-frugal-cache": "no-store"})
+    assert "x-frugal-cache" not in a1.headers and a2.headers["x-frugal-cache"] == "exact", "miss, then an exact hit"
+    assert a2.headers["x-frugal-cost-usd"] == "0" and a2.json() == a1.json(), "a hit is free and the same answer"
+    assert "x-frugal-cache" not in b1.headers, "another tenant never gets tenant a's entry"
+    assert s.headers["x-frugal-cache"] == "exact" and s.content.endswith(b"data: [DONE]\n\n"), "a stream replays a hit"
+    assert b"Hello from the fake." in s.content, "the cached answer is in the replayed chunks"
+    assert "x-frugal-cache" not in nostore.headers, "no-store bypasses the cache"
+    assert len(fake.requests) == 3, f"upstream calls: a1, b1 and the no-store one ({len(fake.requests)})"
+
+
+def test_metrics_count_requests_tokens_and_cost_with_bounded_labels(fake: FakeLlama, tmp_path: Path) -> None:
+    with run_router(_settings(fake, tmp_path)) as router:
+        url = router.url + "/v1/chat/completions"
+        httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_A}"})
+        httpx.post(url, json={**CHAT, "model": "attacker-chosen-label"}, headers={"authorization": f"Bearer {KEY_A}"})
+        text = httpx.get(router.url + "/metrics").text
+    assert 'frugal_requests_total{status="200",tier="cheap"} 1.0' in text, "the success is counted under its tier"
+    assert 'frugal_requests_total{status="404",tier="none"} 1.0' in text, "a rejected request counts under tier none"
+    assert 'frugal_tokens_total{kind="prompt",tier="cheap"} 12.0' in text, "prompt tokens by tier"
+    assert 'frugal_cost_usd_total{tier="cheap"} 0.00022' in text, "cost in USD by tier"
+    assert "attacker-chosen-label" not in text, "no label value comes from the request"
+    assert "frugal_budget_remaining_usd" not in text, "the per-tenant gauge is off unless opted in"
+
+
+def test_the_grafana_dashboard_only_uses_metrics_the_router_exports(fake: FakeLlama, tmp_path: Path) -> None:
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    dash = json.loads((root / "runtime" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\b(frugal_[a-z_]+)", e)}
+    with run_router(
+        config(
+            [remote_tier("cheap", fake.url, prompt="0.01", completion="0.02")],
+            tmp_path,
+            metrics={"budget_by_tenant": True},
+        )
+    ) as router:
+        httpx.post(router.url + "/v1/chat/completions", json=CHAT)
+        httpx.post(router.url + "/v1/chat/completions", json={**CHAT, "stream": True})
+        text = httpx.get(router.url + "/metrics").text
+    exported = set(re.findall(r"^# TYPE (frugal_[a-z_]+) ", text, re.M))
+    exported |= {e + s for e in exported for s in ("_total", "_bucket", "_sum", "_count")}
+    assert used, "the dashboard has queries"
+    assert used <= exported, f"every metric the dashboard queries exists: missing {used - exported}"

@@ -1,0 +1,88 @@
+"""Chat through the router against a fake upstream: headers, cost, usage handling in streams."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import orjson
+
+from tests.runtime.conftest import config, remote_tier, run_router
+from tests.runtime.fake_llama import FakeLlama
+
+CHAT = {"model": "cheap", "messages": [{"role": "user", "content": "Say hello."}]}
+
+
+def test_a_chat_answer_carries_the_tier_and_its_cost_computed_from_usage(fake: FakeLlama, tmp_path: Path) -> None:
+    settings = config([remote_tier("cheap", fake.url, prompt="0.01", completion="0.02")], tmp_path)
+    with run_router(settings) as router:
+        r = httpx.post(router.url + "/v1/chat/completions", json=CHAT)
+    assert r.status_code == 200, f"a healthy upstream gives 200, got {r.status_code}: {r.text}"
+    assert r.headers["x-frugal-tier"] == "cheap", "the tier that answered is named"
+    # fake usage: 12 prompt + 5 completion tokens -> 12/1000*0.01 + 5/1000*0.02
+    assert Decimal(r.headers["x-frugal-cost-usd"]) == Decimal("0.00022"), "cost = tokens x price per 1k / 1000"
+    assert r.headers["x-frugal-fallback"] == "0", "no fallback happened"
+    assert r.json()["choices"][0]["message"]["content"] == "Hello from the fake.", (
+        "the upstream's answer is passed through"
+    )
+
+
+def test_the_upstream_gets_the_tier_model_and_a_max_tokens_bound(fake: FakeLlama, tmp_path: Path) -> None:
+    settings = config(
+        [remote_tier("cheap", fake.url, prompt="0.01", completion="0.02", default_max_tokens=77)], tmp_path
+    )
+    with run_router(settings) as router:
+        httpx.post(router.url + "/v1/chat/completions", json={**CHAT, "frugal": {"latency_target_ms": 5000}})
+    sent = fake.requests[-1]
+    assert sent["max_tokens"] == 77, "without max_tokens the tier's default bounds the completion (and the reservation)"
+    assert "frugal" not in sent, "the router's own extension is not forwarded"
+
+
+def test_a_stream_without_include_usage_has_no_usage_chunk_but_usage_was_requested_upstream(
+    fake: FakeLlama, tmp_path: Path
+) -> None:
+    settings = config([remote_tier("cheap", fake.url, prompt="0.01", completion="0.02")], tmp_path)
+    with run_router(settings) as router:
+        r = httpx.post(router.url + "/v1/chat/completions", json={**CHAT, "stream": True})
+    assert r.status_code == 200, f"stream starts fine: {r.text}"
+    assert fake.requests[-1]["stream_options"] == {"include_usage": True}, "usage is always requested upstream"
+    events = [e for e in r.content.split(b"\n\n") if e]
+    data = [e for e in events if e.startswith(b"data: ")]
+    assert data[-1] == b"data: [DONE]", "the stream ends with [DONE]"
+    assert all(b'"usage"' not in e for e in data), "the client did not ask for usage, so none is sent"
+    assert any(e.startswith(b": x-frugal-cost-usd=0.0001") for e in events), "the cost arrives as an SSE comment"
+
+
+def test_a_stream_with_include_usage_keeps_the_usage_chunk_byte_for_byte(fake: FakeLlama, tmp_path: Path) -> None:
+    settings = config([remote_tier("cheap", fake.url, prompt="0.01", completion="0.02")], tmp_path)
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with run_router(settings) as router:
+        r = httpx.post(router.url + "/v1/chat/completions", json=body)
+    from tests.runtime.fake_llama import USAGE_CHUNK, chunk
+
+    assert USAGE_CHUNK in r.content, "the usage chunk is forwarded unchanged"
+    assert chunk({"role": "assistant", "content": "Hel"}) in r.content, "content chunks are forwarded unchanged"
+    assert r.headers["content-type"].startswith("text/event-stream"), "SSE content type"
+
+
+def test_models_lists_auto_tiers_and_aliases(fake: FakeLlama, tmp_path: Path) -> None:
+    settings = config(
+        [remote_tier("cheap", fake.url, prompt="0.01", completion="0.02")], tmp_path, aliases={"gpt-4o-mini": "cheap"}
+    )
+    with run_router(settings) as router:
+        r = httpx.get(router.url + "/v1/models")
+        ready = httpx.get(router.url + "/readyz")
+        health = httpx.get(router.url + "/healthz")
+    ids = [m["id"] for m in r.json()["data"]]
+    assert ids == ["auto", "cheap", "gpt-4o-mini"], f"auto, tiers and aliases are listed: {ids}"
+    assert ready.status_code == 200 and health.status_code == 200, "a remote tier counts as ready"
+
+
+def test_embeddings_pass_through_to_a_tier_that_serves_them(fake: FakeLlama, tmp_path: Path) -> None:
+    settings = config([remote_tier("emb", fake.url, prompt="0.01", completion="0", embeddings=True)], tmp_path)
+    with run_router(settings) as router:
+        r = httpx.post(router.url + "/v1/embeddings", json={"model": "emb", "input": "hello"})
+    assert r.status_code == 200, f"embeddings answered: {r.text}"
+    assert orjson.loads(r.content)["data"][0]["embedding"] == [0.1, 0.2, 0.3], "the upstream's vectors pass through"
+    assert Decimal(r.headers["x-frugal-cost-usd"]) == Decimal("0.00004"), "4 prompt tokens at $0.01/1k"

@@ -1,0 +1,82 @@
+"""The router as users run it: the CLI, and SIGTERM reaching the llama-servers it supervises."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import runtime
+from infra.cli import main
+from runtime.assets import small_model
+from runtime.supervisor import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_package_exports_a_complete_sorted_all() -> None:
+    assert runtime.__all__ == sorted(runtime.__all__), "__all__ is sorted"
+    for name in runtime.__all__:
+        assert getattr(runtime, name) is not None, f"runtime.{name} resolves"
+
+
+def test_serve_check_validates_a_config_and_prints_prices(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["serve", "--config", str(ROOT / "runtime" / "router.example.yaml"), "--check"])
+    out = capsys.readouterr().out
+    assert code == 0, "a valid config exits 0"
+    assert "small: local /models/model.gguf; $0.000146/1k prompt, $0.001461/1k completion" in out, out
+
+
+def test_serve_with_a_broken_config_exits_2_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tiers:\n  - name: x\n    url: http://x\n")
+    code = main(["serve", "--config", str(bad), "--check"])
+    assert code == 2, "an invalid config is a usage error"
+    assert "tiers.0.price" in capsys.readouterr().err, "the message names the missing key"
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_router_stops_its_llama_server(tmp_path: Path) -> None:
+    cfg = tmp_path / "router.yaml"
+    cfg.write_text(
+        "tiers:\n  - name: small\n    local: {model_path: %s, parallel: 1, ctx_size: 1024}\n"
+        "    price: {prompt_per_1k: '0.0001', completion_per_1k: '0.0002'}\n"
+        "budget: {sqlite_path: %s}\n" % (small_model(), tmp_path / "spend.sqlite3")
+    )
+    port = free_port()
+    env = {**os.environ, "FRUGAL_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "runtime", "--config", str(cfg), "--port", str(port)], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, "the router is running"
+            assert time.monotonic() < deadline, "the router became ready within 120 s"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        children = _children(proc.pid)
+        assert children, "the router runs a llama-server child"
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal (exit status -15), as a process should
+        assert proc.wait(30) in (0, -signal.SIGTERM), "the router exits on SIGTERM after its shutdown"
+        time.sleep(0.2)
+        alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]]
+        assert alive == [], f"every llama-server stopped with the router: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
