@@ -8,6 +8,7 @@ runtime/upstream.py before they get here.
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -17,10 +18,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore, RedisBudgetStore, SQLiteBudgetStore
+from runtime.cache.admin import create_admin_app
 from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.errors import FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
@@ -67,6 +70,24 @@ def _budget_store(settings: Settings) -> BudgetStore:
     return SQLiteBudgetStore(b.sqlite_path, b.reservation_ttl_s, shared=b.shared)
 
 
+async def _build_cache(settings: Settings, metrics: Metrics, tiers: dict[str, TierState]) -> ResponseCache:
+    """The configured FrugalCache on the app's metrics registry, its savings priced at each tier's
+    price; NullCache when disabled. Starting it restores the snapshot and joins Redis, and never
+    fails the app for a cache-side problem (logged and counted instead)."""
+    if not settings.cache.enabled:
+        return NullCache()
+    from runtime.cache.cache import FrugalCache
+    from runtime.cache.metrics import CacheMetrics
+
+    def price(tier: str, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
+        state = tiers.get(tier)
+        return None if state is None else state.price.cost(prompt_tokens, completion_tokens)
+
+    built = FrugalCache(settings.cache, metrics=CacheMetrics(metrics.registry), price=price)
+    await built.start()
+    return built
+
+
 def create_app(
     settings: Settings,
     cache: ResponseCache | None = None,
@@ -79,6 +100,7 @@ def create_app(
     """Build the router app. `cache`/`budget` can be injected (tests, benchmarks); the defaults are
     no cache and the configured budget store. Local tiers are started when the app starts."""
     env = dict(environ if environ is not None else os.environ)
+    active_cache: dict[str, ResponseCache] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -109,6 +131,7 @@ def create_app(
                 servers.append(LlamaServer(state, binary, session, metrics, log_dir or cache_dir(env) / "logs"))
         supervisor = Supervisor(servers)
         store = budget if budget is not None else _budget_store(settings)
+        response_cache = cache if cache is not None else await _build_cache(settings, metrics, tiers)
         rt = Runtime(
             settings=settings,
             session=session,
@@ -116,10 +139,11 @@ def create_app(
             router=Router(settings, tiers),
             keys=KeyStore(settings.tenants),
             budget=store,
-            cache=cache if cache is not None else NullCache(),
+            cache=response_cache,
             metrics=metrics,
             supervisor=supervisor,
         )
+        active_cache["cache"] = response_cache
         supervisor.start()
         try:
             yield {"rt": rt}
@@ -130,8 +154,9 @@ def create_app(
             if budget is None:
                 await store.close()
 
+    admin = create_admin_app(lambda: active_cache.get("cache"), settings.cache.admin_key)
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, Mount("/admin/cache", app=admin)],
         lifespan=lifespan,
         exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
     )

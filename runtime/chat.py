@@ -156,8 +156,12 @@ class ChatService:
             body = self._upstream_body(payload, tier, max_tokens, req.stream)
             try:
                 if req.stream:
-                    return await self._stream(attempt, body, include_usage, decision)
-                return await self._once(attempt, body, decision, creq, receive)
+                    outcome = await self._stream(attempt, body, include_usage, decision)
+                else:
+                    outcome = await self._once(attempt, body, decision, creq, receive)
+                if cache_mode == "default":
+                    outcome.headers["x-frugal-cache"] = "miss"
+                return outcome
             except UpstreamFailure as exc:
                 await self._settle(attempt, Decimal(0))
                 if not exc.retryable:
@@ -350,8 +354,10 @@ class ChatService:
             "x-frugal-tier": hit.tier,
             "x-frugal-cost-usd": "0",
             "x-frugal-fallback": "0",
-            "x-frugal-cache": hit.kind,
+            "x-frugal-cache": f"hit-{hit.kind}",
         }
+        if hit.similarity is not None:
+            headers["x-frugal-cache-similarity"] = f"{hit.similarity:.4f}"
         self.rt.metrics.requests.labels("cache", "200").inc()
         if not stream:
             return Outcome(headers, body=orjson.dumps(hit.body))

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from runtime.cache.settings import CacheSettings
+
 SECONDS_PER_HOUR = Decimal(3600)
 
 
@@ -171,6 +173,8 @@ class Settings(_Model):
     routing: Routing = Routing()
     limits: Limits = Limits()
     metrics: Metrics = Metrics()
+    cache: CacheSettings = CacheSettings()
+    """The response cache (docs/cache.md): exact matching on by default for deterministic requests."""
 
     @model_validator(mode="after")
     def _references(self) -> Settings:

@@ -27,9 +27,12 @@ def _error(status: int, message: str, code: str, param: str | None = None) -> JS
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
 
 
-def create_admin_app(cache: FrugalCache | Callable[[], FrugalCache], admin_key: str | None) -> Starlette:
-    def get_cache() -> FrugalCache:
-        return cache() if callable(cache) and not isinstance(cache, FrugalCache) else cache  # type: ignore[return-value]
+def create_admin_app(cache: FrugalCache | Callable[[], object], admin_key: str | None) -> Starlette:
+    """`cache` is the cache or a getter (the router's cache lives in its lifespan state)."""
+
+    def get_cache() -> FrugalCache | None:
+        found = cache if isinstance(cache, FrugalCache) else cache()
+        return found if isinstance(found, FrugalCache) else None
 
     def authorised(request: Request) -> JSONResponse | None:
         if not admin_key:
@@ -56,14 +59,20 @@ def create_admin_app(cache: FrugalCache | Callable[[], FrugalCache], admin_key: 
                 return _error(400, f"{name} must be a non-empty string", "invalid_value", name)
         if tenant is None and model is None:
             return _error(400, "give a tenant, a model or both (refusing to drop everything)", "missing_scope")
-        removed = await get_cache().invalidate(tenant, model)
+        target = get_cache()
+        if target is None:
+            return _error(404, "this router runs without the response cache", "no_cache")
+        removed = await target.invalidate(tenant, model)
         return JSONResponse({"removed": removed, "tenant": tenant, "model": model})
 
     async def stats(request: Request) -> JSONResponse:
         denied = authorised(request)
         if denied is not None:
             return denied
-        return JSONResponse(get_cache().stats())
+        target = get_cache()
+        if target is None:
+            return _error(404, "this router runs without the response cache", "no_cache")
+        return JSONResponse(target.stats())
 
     return Starlette(
         routes=[Route("/invalidate", invalidate, methods=["POST"]), Route("/stats", stats, methods=["GET"])]

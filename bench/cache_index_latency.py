@@ -1,0 +1,60 @@
+"""Index-only lookup latency of the semantic cache's HNSW index (usearch, cosine, 384-d).
+
+    .venv/bin/python bench/cache_index_latency.py [--sizes 10000,100000,1000000] [--dtype f32|f16|i8]
+
+Random unit vectors (latency does not depend on the vectors' meaning); one query at a time, as the
+router asks; p50/p99 over 2,000 queries; build time, usearch's memory_usage and bytes per entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine  # noqa: E402
+from runtime.cache.index import new_index  # noqa: E402
+
+
+def unit(n: int, rng: np.random.Generator) -> np.ndarray:
+    v = rng.standard_normal((n, 384), dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--dtype", default="f32")
+    parser.add_argument("--queries", type=int, default=2000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(7)
+    print(f"machine: {machine()}; dtype {args.dtype}, connectivity 16, expansion_add 128, expansion_search 64")
+    print("| entries | dtype | build s | p50 us | p99 us | index MiB | bytes/entry |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n in (int(s) for s in args.sizes.split(",")):
+        index = new_index(args.dtype)
+        t0 = time.perf_counter()
+        for start in range(0, n, 100_000):
+            chunk = unit(min(100_000, n - start), rng)
+            index.add(np.arange(start, start + len(chunk), dtype=np.uint64), chunk, threads=2)
+        build = time.perf_counter() - t0
+        queries = unit(args.queries, rng)
+        times = []
+        for q in queries:
+            t = time.perf_counter_ns()
+            index.search(q, 8)
+            times.append(time.perf_counter_ns() - t)
+        p50, p99 = np.percentile(times, [50, 99]) / 1000
+        mem = index.memory_usage
+        print(f"| {n:,} | {args.dtype} | {build:.1f} | {p50:.0f} | {p99:.0f} | {mem / 2**20:.0f} | {mem / n:.0f} |", flush=True)
+        del index
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
