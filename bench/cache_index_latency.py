@@ -51,7 +51,8 @@ def main() -> int:
             times.append(time.perf_counter_ns() - t)
         p50, p99 = np.percentile(times, [50, 99]) / 1000
         mem = index.memory_usage
-        print(f"| {n:,} | {args.dtype} | {build:.1f} | {p50:.0f} | {p99:.0f} | {mem / 2**20:.0f} | {mem / n:.0f} |", flush=True)
+        row = f"| {n:,} | {args.dtype} | {build:.1f} | {p50:.0f} | {p99:.0f} | {mem / 2**20:.0f} | {mem / n:.0f} |"
+        print(row, flush=True)
         del index
     return 0
 

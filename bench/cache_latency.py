@@ -1,6 +1,6 @@
 """Cache hot-path latency, embedding latency/throughput with micro-batching, memory per entry.
 
-    .venv/bin/python bench/cache_latency.py
+.venv/bin/python bench/cache_latency.py
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ async def embedding(texts: list[str]) -> OnnxEmbedder:
         s = time.perf_counter_ns()
         embedder.embed([t])
         single.append(time.perf_counter_ns() - s)
-    print(f"- embedding one query (intra-op threads 1): {pcts(single)}; {1e9 / np.mean(single):.0f} queries/s sequential")
+    rate = 1e9 / np.mean(single)
+    print(f"- embedding one query (intra-op threads 1): {pcts(single)}; {rate:.0f} queries/s sequential")
     for concurrency in (8, 32):
         batcher = MicroBatcher(embedder, max_batch=32, max_wait_s=0.002)
         batch = texts[1000 : 1000 + 640]
@@ -77,7 +78,8 @@ async def embedding(texts: list[str]) -> OnnxEmbedder:
         elapsed = time.perf_counter() - s
         print(
             f"- micro-batched, {concurrency} concurrent queries: {len(batch) / elapsed:.0f} queries/s "
-            f"({batcher.batches} model runs for {batcher.items} queries, {1000 * elapsed / (len(batch) / concurrency):.1f} ms per wave)"
+            f"({batcher.batches} model runs for {batcher.items} queries, "
+            f"{1000 * elapsed / (len(batch) / concurrency):.1f} ms per wave)"
         )
     return embedder
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import GPTCACHE, QQP, machine, pair_vectors  # noqa: E402
@@ -32,7 +30,10 @@ def pct(x: float | None) -> str:
 
 def sweep_table(name: str, pairs, cos) -> None:
     print(f"\n#### {name}: threshold sweep (pairwise)\n")
-    print("| threshold | raw precision | raw recall | raw hit rate | verified precision | verified recall | verified hit rate |")
+    print(
+        "| threshold | raw precision | raw recall | raw hit rate | verified precision | verified recall |"
+        " verified hit rate |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for t in THRESHOLDS:
         r = score_pairs(pairs, cos, SemanticPolicy(threshold=t, verify=False), accepts)
@@ -79,7 +80,7 @@ def main() -> int:
             f"{pct(v.hit_rate)} | {pct(v.precision)} |"
         )
     dup = len(g.a) - len(set(g.a))
-    print(f"\n(origins that occur more than once in the 999: {dup}; a 'wrong' retrieval of an identical text counts wrong)")
+    print(f"\n(origins that occur more than once in the 999: {dup}; retrieving an identical text counts wrong)")
     return 0
 
 

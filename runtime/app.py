@@ -8,10 +8,10 @@ runtime/upstream.py before they get here.
 from __future__ import annotations
 
 import contextlib
-from decimal import Decimal
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 from starlette.applications import Starlette

@@ -29,10 +29,13 @@ def test_a_repeated_request_is_answered_from_the_cache_for_the_same_tenant_only(
         b1 = httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_B}"})
         s = httpx.post(url, json={**CHAT, "stream": True}, headers={"authorization": f"Bearer {KEY_A}"})
         nostore = httpx.post(url, json=CHAT, headers={"authorization": f"Bearer {KEY_A}", "x-frugal-cache": "no-store"})
-    assert a1.headers["x-frugal-cache"] == "miss" and a2.headers["x-frugal-cache"] == "hit-exact", "miss, then a hit"
+    assert a1.headers["x-frugal-cache"] == "miss", "the first request is a miss"
+    assert a2.headers["x-frugal-cache"] == "hit-exact", "the repeat is an exact hit"
     assert a2.headers["x-frugal-cost-usd"] == "0" and a2.json() == a1.json(), "a hit is free and the same answer"
     assert b1.headers["x-frugal-cache"] == "miss", "another tenant never gets tenant a's entry"
-    assert s.headers["x-frugal-cache"] == "hit-exact" and s.content.endswith(b"data: [DONE]\n\n"), "a stream replays a hit"
+    assert s.headers["x-frugal-cache"] == "hit-exact" and s.content.endswith(b"data: [DONE]\n\n"), (
+        "a stream replays a hit"
+    )
     assert b"Hello from the fake." in s.content, "the cached answer is in the replayed chunks"
     assert "x-frugal-cache" not in nostore.headers, "no-store bypasses the cache"
     assert len(fake.requests) == 3, f"upstream calls: a1, b1 and the no-store one ({len(fake.requests)})"

@@ -43,7 +43,7 @@ def test_paraphrases_score_higher_than_related_and_unrelated_pairs(embedder: Onn
     )
     para, related, unrelated = float(v[0] @ v[1]), float(v[0] @ v[2]), float(v[0] @ v[3])
     assert para > 0.9, f"a paraphrase scores above 0.9 (got {para:.3f})"
-    assert para > related > unrelated, f"ordering paraphrase {para:.3f} > related {related:.3f} > unrelated {unrelated:.3f}"
+    assert para > related > unrelated, f"paraphrase {para:.3f} > related {related:.3f} > unrelated {unrelated:.3f}"
     assert unrelated < 0.3, f"unrelated sentences score low (got {unrelated:.3f})"
 
 

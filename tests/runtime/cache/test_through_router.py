@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from runtime.cache.persist import SNAPSHOT_NAME
 from tests.runtime.cache.conftest import RedisServer
