@@ -117,6 +117,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 # A provider reference is "<provider urn>::<provider id>"; the plan keeps the urn.
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                 inputs=_plain(inputs),
+                dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             )
         )
         return response
