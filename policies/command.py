@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.padding import Padding
 
 from infra.cli import EXIT_OK, EXIT_USAGE, command
 from infra.plan import Plan
@@ -93,15 +94,16 @@ def render(report: Report, console: Console) -> None:
         found = [d for d in report.diagnostics if d.enforcement == level]
         if not found:
             continue
-        table = Table(title=f"{level.upper()} ({len(found)})", title_style=f"bold {style}", show_lines=True)
-        for column in ("rule", "severity", "resource", "violation"):
-            table.add_column(column, overflow="fold")
+        console.print(f"\n[bold {style}]{level.upper()} ({len(found)})[/bold {style}]")
         for d in found:
-            table.add_row(d.policy, d.severity, d.resource_name or "(stack)", d.detail)
-        console.print(table)
+            where = f"{d.resource_name} ({d.resource_type})" if d.resource_name else "(stack)"
+            label = escape(f"[{d.severity}] {where}")
+            console.print(f"[{style}]x[/{style}] [bold]{d.policy}[/bold] {label}")
+            console.print(Padding(escape(d.detail.removeprefix(f"[{d.policy}] ")), (0, 0, 0, 4)))
     skipped = ", ".join(sorted({f"{n.policy} ({n.reason})" for n in report.not_applicable if n.urn is None}))
     if skipped:
         console.print(f"[dim]not applicable: {skipped}[/dim]")
+    console.print()
     verdict = "[red]FAIL[/red]" if report.mandatory else "[green]PASS[/green]"
     console.print(
         f"{verdict}: {len(report.mandatory)} mandatory, {len(report.advisory)} advisory violation(s); "

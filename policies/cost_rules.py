@@ -86,7 +86,22 @@ GPU_FAMILIES_CONFIG: dict[str, dict[str, Any]] = {
     "allowedFamilies": {
         "type": "array",
         "items": {"type": "string"},
-        "default": ["g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en"],
+        "default": [
+            "g4dn",
+            "g5",
+            "g6",
+            "g6e",
+            "gr6",
+            "g7",
+            "g7e",
+            "p4d",
+            "p4de",
+            "p5",
+            "p5e",
+            "p5en",
+            "p6-b200",
+            "p6-b300",
+        ],
         "description": "instance families GPU nodes may use (current NVIDIA generations with a CUDA AMI)",
     }
 }
@@ -177,7 +192,7 @@ def on_demand_share(args: ResourceValidationArgs, report_violation: ReportViolat
                 f"auto-scaling group '{args.name}' runs {show(pct)}% on-demand above its base{unset} "
                 f"in environment '{env}'",
                 f"at most {limit}% in '{env}' (config maxOnDemandPercentAboveBase)",
-                f"set onDemandPercentageAboveBaseCapacity to {limit} or less and keep the reliable floor in "
+                f"set onDemandPercentageAboveBaseCapacity to at most {limit} and keep the reliable floor in "
                 "onDemandBaseCapacity (frugal: pools[].on_demand_percentage_above_base)",
             ),
             None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import keyword
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -23,6 +24,7 @@ from pulumi_policy.proxy import UnknownValueError, _DictProxy, _ListProxy
 REQUIRED_TAG_KEYS = ("project", "environment", "owner", "cost-center", "frugal-stack")
 ENVIRONMENT_TAG = "environment"
 DEFAULT_KEY = "default"
+GPU_FAMILY = re.compile(r"^(p|g|gr)\d")
 GPU_NODE_TEMPLATE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"
 
 
@@ -178,10 +180,12 @@ def family(instance_type: str) -> str:
 
 
 def gpu_instance_type(instance_type: str) -> bool:
+    """A GPU type per the shipped catalog, or by EC2's naming of GPU families (p2..p6, g2..g7, gr6),
+    which also covers old types the catalog lists without GPU details (p3.2xlarge)."""
     from infra.catalog import load_catalog
 
     spec = load_catalog().get(instance_type)
-    return spec is not None and spec.gpu is not None
+    return (spec is not None and spec.gpu is not None) or GPU_FAMILY.match(instance_type) is not None
 
 
 def asg_instance_types(props: Any) -> list[str]:
