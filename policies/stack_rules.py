@@ -196,14 +196,14 @@ def _monthly_usd_limit(budget: PolicyResource) -> Decimal | None:
 
 def expected_cost_within_budget(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """The cost model's expected monthly cost of the stack is within the stack's budget."""
-    from infra.cost import expected_monthly_cost
-
-    from policies.adapter import plan_from_stack
-
     cfg = settings(args.get_config(), COST_CONFIG)
     limits = [(limit, b) for b in _of_type(args, BUDGET) if (limit := _monthly_usd_limit(b)) is not None]
     if not limits:
         args.not_applicable("no monthly USD budget with a known limit to compare with (see budget-with-alerts)")
+    from infra.cost import expected_monthly_cost
+
+    from policies.adapter import plan_from_stack
+
     limit, budget = min(limits, key=lambda pair: pair[0])
     cost = expected_monthly_cost(plan_from_stack(args))
     if cost is None:
