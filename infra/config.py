@@ -10,6 +10,7 @@ Every error names the key, the bad value, the rule and the fix (`ConfigError`).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from decimal import Decimal
@@ -273,7 +274,7 @@ class ScheduleConfig(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            close = sorted(z for z in available_timezones() if v.lower().split("/")[-1] in z.lower())[:3]
+            close = difflib.get_close_matches(v, sorted(available_timezones()), n=3, cutoff=0.8)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ValueError(f"rule: an IANA time zone such as Europe/Berlin; fix: correct it{hint}") from exc
         return v
