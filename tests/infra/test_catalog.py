@@ -8,12 +8,11 @@ from decimal import Decimal
 import pytest
 
 from infra.catalog import CATALOG_PATH, derive_catalog, load_catalog
-from tests.paths import SHARED
+from tests.paths import SHARED_DATA
 
-AWS = SHARED / "data" / "aws"
+AWS = SHARED_DATA / "aws"
 
 
-@pytest.mark.skipif(not AWS.is_dir(), reason="shared data not beside the repo (set FRUGAL_SHARED_DIR)")
 def test_the_shipped_catalog_is_exactly_what_derive_makes_from_the_snapshots():
     derived = derive_catalog(AWS / "ec2-on-demand-us-east-1.json", AWS / "spot-advisor-data.json")
     shipped = json.loads(CATALOG_PATH.read_text())
