@@ -385,7 +385,9 @@ def _format_error(stack: str, err: dict[str, Any]) -> str:
         return f"{key}: is missing; rule: required; fix: set it in Pulumi.{stack}.yaml"
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key (value {shown}); rule: only documented keys; fix: check the spelling (README)"
-    return f"{key}: got {shown}; {msg}"
+    if err["type"] == "value_error":
+        return f"{key}: got {shown}; {msg}"  # our validators already say rule and fix
+    return f"{key}: got {shown}; rule: {msg}; fix: change it in Pulumi.{stack}.yaml (README: Config reference)"
 
 
 def parse(stack: str, values: dict[str, Any]) -> StackConfig:
