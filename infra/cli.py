@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+_REFERENCE = Path(__file__).resolve().parent.parent / "data" / "shared"
 EXIT_OK = 0
 EXIT_USAGE = 2
 
@@ -38,12 +39,13 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 def plan_command(args: argparse.Namespace) -> int:
     """Run the program for a stack offline and print every resource it would create."""
     from infra.offline import REPO_ROOT, run_offline
-    from infra.render_plan import plan_table
 
     plan = run_offline(args.stack, args.root or REPO_ROOT)
     if args.json:
         print(json.dumps(plan.to_json_dict(), indent=2, sort_keys=False))
     else:
+        from infra.render_plan import plan_table  # rich costs ~0.1 s to import; JSON users skip it
+
         plan_table(plan)
     return EXIT_OK
 
@@ -51,8 +53,8 @@ def plan_command(args: argparse.Namespace) -> int:
 def _prices_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     derive = sub.add_parser("derive", help="rebuild infra/data/aws-catalog.json from the shared AWS snapshots")
-    derive.add_argument("--on-demand", type=Path, default=Path("../shared/data/aws/ec2-on-demand-us-east-1.json"))
-    derive.add_argument("--spot-advisor", type=Path, default=Path("../shared/data/aws/spot-advisor-data.json"))
+    derive.add_argument("--on-demand", type=Path, default=_REFERENCE / "aws" / "ec2-on-demand-us-east-1.json")
+    derive.add_argument("--spot-advisor", type=Path, default=_REFERENCE / "aws" / "spot-advisor-data.json")
     derive.add_argument("--spot-as-of", default="2025-06-28", help="date of the spot advisor snapshot")
 
 

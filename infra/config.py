@@ -10,6 +10,7 @@ Every error names the key, the bad value, the rule and the fix (`ConfigError`).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from decimal import Decimal
@@ -23,7 +24,7 @@ from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour,
 
 PROJECT = "frugal-llm"
 # Keys read from the project namespace; anything else under `frugal-llm:` is a typo we report.
-TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly")
+TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly", "cache")
 SPOT_DIVERSITY_ADVICE = 10
 SUPPORTED_K8S = ("1.30", "1.31", "1.32", "1.33", "1.34")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -273,7 +274,7 @@ class ScheduleConfig(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            close = sorted(z for z in available_timezones() if v.lower().split("/")[-1] in z.lower())[:3]
+            close = difflib.get_close_matches(v, sorted(available_timezones()), n=3, cutoff=0.8)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ValueError(f"rule: an IANA time zone such as Europe/Berlin; fix: correct it{hint}") from exc
         return v
@@ -320,6 +321,16 @@ class BudgetConfig(_Model):
         return self
 
 
+class SharedCacheConfig(_Model):
+    """The router replicas' shared response cache (ElastiCache); off unless a stack enables it."""
+
+    enabled: bool = False
+    engine: Literal["valkey", "redis"] = "valkey"
+    node_type: str = Field(default="cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    replicas: int = Field(default=1, ge=0, le=5, description="read replicas besides the primary")
+    snapshot_retention_days: int = Field(default=1, ge=0, le=35)
+
+
 class AnomalyConfig(_Model):
     threshold_usd: Decimal = Field(default=Decimal(100), gt=0, description="alert when an anomaly's impact exceeds")
 
@@ -334,6 +345,7 @@ class StackConfig(_Model):
     schedule: ScheduleConfig | None = None
     budget: BudgetConfig
     anomaly: AnomalyConfig = AnomalyConfig()
+    cache: SharedCacheConfig = SharedCacheConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -384,7 +396,9 @@ def _format_error(stack: str, err: dict[str, Any]) -> str:
         return f"{key}: is missing; rule: required; fix: set it in Pulumi.{stack}.yaml"
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key (value {shown}); rule: only documented keys; fix: check the spelling (README)"
-    return f"{key}: got {shown}; {msg}"
+    if err["type"] == "value_error":
+        return f"{key}: got {shown}; {msg}"  # our validators already say rule and fix
+    return f"{key}: got {shown}; rule: {msg}; fix: change it in Pulumi.{stack}.yaml (README: Config reference)"
 
 
 def parse(stack: str, values: dict[str, Any]) -> StackConfig:

@@ -1,4 +1,4 @@
-"""Where the shared reference data lives: ../shared beside the repo, or FRUGAL_SHARED_DIR."""
+"""Where the reference data lives: the copy shipped in data/shared/, or FRUGAL_SHARED_DIR's data/."""
 
 from __future__ import annotations
 
@@ -6,4 +6,6 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("FRUGAL_SHARED_DIR", REPO.parent / "shared"))
+SHARED_DATA = (
+    Path(os.environ["FRUGAL_SHARED_DIR"]) / "data" if "FRUGAL_SHARED_DIR" in os.environ else (REPO / "data" / "shared")
+)

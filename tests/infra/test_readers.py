@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from infra.readers import CliJsonError, parse_urn, read_preview_json, read_stack_export
-from tests.paths import SHARED
+from tests.paths import SHARED_DATA
 
-SAMPLES = SHARED / "data" / "pulumi-cli-samples"
+SAMPLES = SHARED_DATA / "pulumi-cli-samples"
 
 
 def test_urn_types_joined_along_the_parent_chain_give_the_own_type_last():
