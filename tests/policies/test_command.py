@@ -16,7 +16,7 @@ from infra.cli import main
 from infra.plan import Plan
 from policies.command import EXIT_MANDATORY_VIOLATION
 from tests.fakes import changed, one
-from tests.paths import REPO, SHARED
+from tests.paths import REPO, SHARED_DATA
 
 
 def write_preview(plan: Plan, path: Path) -> Path:
@@ -77,7 +77,7 @@ def test_a_bad_preview_file_exits_4_and_groups_findings_by_level(
 
 
 def test_a_real_cli_preview_of_a_foreign_program_is_judged_too(capsys: pytest.CaptureFixture[str]) -> None:
-    sample = SHARED / "data" / "pulumi-cli-samples" / "sample-preview-creates.json"
+    sample = SHARED_DATA / "pulumi-cli-samples" / "sample-preview-creates.json"
     assert main(["policy", "--preview-json", str(sample), "--json"]) == EXIT_MANDATORY_VIOLATION, (
         "an untagged public-by-default bucket without a budget must block"
     )
