@@ -24,12 +24,12 @@ from policies.props import (
     is_gpu_asg,
     message,
     number,
-    per_env,
     provider_props,
     settings,
     show,
     taggable,
     tags,
+    threshold,
 )
 
 ASG = "aws:autoscaling/group:Group"
@@ -178,9 +178,9 @@ def on_demand_share(args: ResourceValidationArgs, report_violation: ReportViolat
         return
     cfg = settings(args.get_config(), ON_DEMAND_SHARE_CONFIG)
     env = _env(args, cfg)
-    limit = number(per_env(cfg["maxOnDemandPercentAboveBase"], env))
+    limit = threshold(cfg, ON_DEMAND_SHARE_CONFIG, "maxOnDemandPercentAboveBase", env)
     pct = _on_demand_pct(args.props)
-    if limit is not None and pct > limit:
+    if pct > limit:
         unset = (
             ""
             if number(get(_distribution(args.props), "onDemandPercentageAboveBaseCapacity")) is not None
@@ -205,9 +205,9 @@ def spot_instance_diversity(args: ResourceValidationArgs, report_violation: Repo
         return
     cfg = settings(args.get_config(), SPOT_DIVERSITY_CONFIG)
     env = _env(args, cfg)
-    minimum = number(per_env(cfg["minSpotInstanceTypes"], env))
+    minimum = threshold(cfg, SPOT_DIVERSITY_CONFIG, "minSpotInstanceTypes", env)
     types = sorted(set(asg_instance_types(args.props)))
-    if minimum is not None and len(types) < minimum:
+    if len(types) < minimum:
         report_violation(
             message(
                 "spot-instance-diversity",
@@ -245,9 +245,9 @@ def asg_max_size(args: ResourceValidationArgs, report_violation: ReportViolation
         return
     cfg = settings(args.get_config(), MAX_SIZE_CONFIG)
     env = _env(args, cfg)
-    cap = number(per_env(cfg["maxSizeCap"], env))
+    cap = threshold(cfg, MAX_SIZE_CONFIG, "maxSizeCap", env)
     size = number(get(args.props, "maxSize"))
-    if cap is not None and size is not None and size > cap:
+    if size is not None and size > cap:
         report_violation(
             message(
                 "asg-max-size",

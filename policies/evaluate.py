@@ -109,14 +109,47 @@ def load_pack_config(path: Path) -> dict[str, Any]:
             problems.append(f"{key}: enforcement level {level!r} is not one of {', '.join(LEVELS)}")
         if isinstance(value, dict) and key != ALL:
             schema = RULES_BY_NAME[key].config
-            problems += [
-                f"{key}: unknown property {p!r} (known: {', '.join(schema) or 'none'})"
-                for p in value
-                if p != "enforcementLevel" and p not in schema
-            ]
+            for prop, setting in value.items():
+                if prop == "enforcementLevel":
+                    continue
+                if prop not in schema:
+                    problems.append(f"{key}: unknown property {prop!r} (known: {', '.join(schema) or 'none'})")
+                else:
+                    problems += schema_problems(setting, schema[prop], f"{key}.{prop}")
     if problems:
         raise PackConfigError(f"{path}: " + "; ".join(problems) + "; fix: correct the file (docs/policy-pack.md)")
     return data
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def schema_problems(value: Any, schema: Mapping[str, Any], where: str) -> list[str]:
+    """What the CLI's JSON-schema check of a policy's config would refuse (the subset our schemas use)."""
+    if "oneOf" in schema:
+        if any(not schema_problems(value, option, where) for option in schema["oneOf"]):
+            return []
+        return [f"{where}: {value!r} matches none of {[o.get('type') for o in schema['oneOf']]}"]
+    kind = schema.get("type")
+    if kind in _TYPES and (not isinstance(value, _TYPES[kind]) or (kind != "boolean" and isinstance(value, bool))):
+        return [f"{where}: {value!r} is not of type {kind}"]
+    problems: list[str] = []
+    if "minimum" in schema and isinstance(value, int | float) and value < schema["minimum"]:
+        problems.append(f"{where}: {value!r} is below the minimum {schema['minimum']}")
+    if kind == "array" and "items" in schema:
+        for i, item in enumerate(value):
+            problems += schema_problems(item, schema["items"], f"{where}[{i}]")
+    if kind == "object" and isinstance(schema.get("additionalProperties"), Mapping):
+        for k, item in value.items():
+            problems += schema_problems(item, schema["additionalProperties"], f"{where}.{k}")
+    return problems
 
 
 def _level(value: Any) -> EnforcementLevel | None:

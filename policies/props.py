@@ -167,6 +167,23 @@ def per_env(setting: Any, env: str) -> Any:
     return setting
 
 
+def threshold(cfg: Mapping[str, Any], schema: Mapping[str, Mapping[str, Any]], key: str, env: str) -> int | float:
+    """A per-environment number from the pack config, else the schema's documented default for `env`.
+
+    A value that is set but not a number is a broken config: it raises rather than letting the rule
+    pass silently (the engine then fails the preview with this message)."""
+    value = per_env(cfg.get(key), env)
+    if value is None:
+        value = per_env(schema[key]["default"], env)
+    n = number(value)
+    if n is None or isinstance(value, str):
+        raise ValueError(
+            f"policy config {key}={cfg.get(key)!r} gives {value!r} for environment '{env}', not a number; "
+            f"fix: a number or a map such as {schema[key]['default']}"
+        )
+    return n
+
+
 def settings(config: Mapping[str, Any], schema: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A rule's configuration: the documented defaults of its schema, overridden by the pack config."""
     merged = {k: spec["default"] for k, spec in schema.items() if "default" in spec}

@@ -56,3 +56,38 @@ def test_the_pack_project_file_runs_python_in_the_repositorys_virtualenv() -> No
     venv = (REPO / "policies" / project["runtime"]["options"]["virtualenv"]).resolve()
     assert venv == (REPO / ".venv").resolve(), "the venv `make setup` creates, relative to the pack"
     assert json.loads((REPO / "policies" / "config.prod.json").read_text())["all"] == "mandatory", "prod blocks"
+
+
+def test_a_pack_config_of_the_wrong_shape_is_refused_with_every_problem(tmp_path: Path) -> None:
+    import pytest
+
+    from policies.evaluate import PackConfigError
+
+    bad = tmp_path / "pack.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "asg-max-size": {"maxSizeCap": {"prod": "ten"}},
+                "gpu-instance-families": {"allowedFamilies": "g5"},
+                "on-demand-share": {"maxOnDemandPercentAboveBase": -1},
+            }
+        )
+    )
+    with pytest.raises(PackConfigError) as raised:
+        load_pack_config(bad)
+    text = str(raised.value)
+    assert "asg-max-size.maxSizeCap: {'prod': 'ten'} matches none of" in text, "a non-numeric cap is refused"
+    assert "allowedFamilies: 'g5' is not of type array" in text, "a string is not a list of families"
+    assert "maxOnDemandPercentAboveBase: -1 matches none of" in text, "a negative percentage is refused"
+
+
+def test_a_threshold_that_is_not_a_number_fails_loudly_inside_the_engine_too() -> None:
+    import pytest
+
+    from policies.cost_rules import MAX_SIZE_CONFIG
+    from policies.props import threshold
+
+    assert threshold({}, MAX_SIZE_CONFIG, "maxSizeCap", "qa") == 4, "an unlisted environment gets the default"
+    assert threshold({"maxSizeCap": {"prod": 9}}, MAX_SIZE_CONFIG, "maxSizeCap", "dev") == 4, "schema fills gaps"
+    with pytest.raises(ValueError, match="not a number"):
+        threshold({"maxSizeCap": "ten"}, MAX_SIZE_CONFIG, "maxSizeCap", "dev")
