@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from policies.evaluate import load_pack_config, resolve
+from policies.cost_rules import MAX_SIZE_CONFIG
+from policies.evaluate import PackConfigError, load_pack_config, resolve
+from policies.props import threshold
 from policies.registry import RULES, RULES_BY_NAME, policies
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,10 +62,6 @@ def test_the_pack_project_file_runs_python_in_the_repositorys_virtualenv() -> No
 
 
 def test_a_pack_config_of_the_wrong_shape_is_refused_with_every_problem(tmp_path: Path) -> None:
-    import pytest
-
-    from policies.evaluate import PackConfigError
-
     bad = tmp_path / "pack.json"
     bad.write_text(
         json.dumps(
@@ -82,11 +81,6 @@ def test_a_pack_config_of_the_wrong_shape_is_refused_with_every_problem(tmp_path
 
 
 def test_a_threshold_that_is_not_a_number_fails_loudly_inside_the_engine_too() -> None:
-    import pytest
-
-    from policies.cost_rules import MAX_SIZE_CONFIG
-    from policies.props import threshold
-
     assert threshold({}, MAX_SIZE_CONFIG, "maxSizeCap", "qa") == 4, "an unlisted environment gets the default"
     assert threshold({"maxSizeCap": {"prod": 9}}, MAX_SIZE_CONFIG, "maxSizeCap", "dev") == 4, "schema fills gaps"
     with pytest.raises(ValueError, match="not a number"):
