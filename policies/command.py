@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from policies.evaluate import Report
 
 EXIT_MANDATORY_VIOLATION = 4
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "")
 POLICY_DIR = Path(__file__).resolve().parent
 
 
@@ -84,14 +85,16 @@ def policy_command(args: argparse.Namespace) -> int:
 
 
 def render(report: Report, console: Console) -> None:
-    """Violations grouped by enforcement level (mandatory first), then a one-line summary."""
+    """Violations grouped by enforcement level (mandatory first), most severe first, then a summary line."""
     where = f"stack '{report.stack}' ({report.source} plan, {report.resources} resources)"
     config = report.config_path or "none (every rule at its default level, mandatory)"
     console.print(f"[bold]Policy pack {report.pack}[/bold] over {where}; pack config: {config}")
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     for level, style in (("mandatory", "red"), ("advisory", "yellow")):
-        found = [d for d in report.diagnostics if d.enforcement == level]
+        found = sorted(
+            (d for d in report.diagnostics if d.enforcement == level), key=lambda d: SEVERITY_ORDER.index(d.severity)
+        )
         if not found:
             continue
         console.print(f"\n[bold {style}]{level.upper()} ({len(found)})[/bold {style}]")
