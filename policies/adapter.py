@@ -50,6 +50,13 @@ def engine_props(inputs: Mapping[str, Any]) -> Any:
     return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))
 
 
+def engine_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A policy's config as the analyzer server gets it from the CLI: through a Struct (22 -> 22.0)."""
+    struct = struct_pb2.Struct()
+    struct.update(dict(config or {}))
+    return json_format.MessageToDict(struct)
+
+
 def _options(resource: PlannedResource) -> PolicyResourceOptions:
     return PolicyResourceOptions(
         protect=False,
@@ -82,7 +89,7 @@ def resource_args(
         resource.name,
         _options(resource),
         _provider(resource, plan),
-        dict(config or {}),
+        engine_config(config),
         dict(stack_tags or {}),
     )
 
@@ -105,7 +112,7 @@ def stack_args(
         resource.property_dependencies = {
             k: [built[d] for d in urns if d in built] for k, urns in r.property_dependencies.items()
         }
-    return StackValidationArgs(list(built.values()), dict(config or {}), dict(stack_tags or {}))
+    return StackValidationArgs(list(built.values()), engine_config(config), dict(stack_tags or {}))
 
 
 def _plan_value(value: Any) -> Any:

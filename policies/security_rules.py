@@ -161,7 +161,7 @@ def _open_ingress(args: ResourceValidationArgs, ports: list[int]) -> list[str]:
         world = _world(cidrs)
         hit = [p for p in ports if _covers(protocol, low, high, p)]
         if world and hit:
-            found.append(f"{where} opens port {', '.join(map(str, hit))} to {', '.join(world)}")
+            found.append(f"{where} opens port {', '.join(show(p) for p in hit)} to {', '.join(world)}")
 
     if args.resource_type == SECURITY_GROUP:
         for i, rule in enumerate(items(get(props, "ingress", default=[]))):

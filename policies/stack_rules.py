@@ -24,6 +24,7 @@ from policies.props import (
     message,
     number,
     settings,
+    show,
     stack_environment,
 )
 
@@ -210,7 +211,7 @@ def expected_cost_within_budget(args: StackValidationArgs, report_violation: Rep
         args.not_applicable("the cost model cannot price this plan (see `frugal preview`)")
     ceiling = (limit * Decimal(str(cfg["maxBudgetPercent"])) / 100).quantize(Decimal("0.01"))
     if cost > ceiling:
-        share = "" if ceiling == limit else f" ({cfg['maxBudgetPercent']}% of {limit})"
+        share = "" if ceiling == limit else f" ({show(cfg['maxBudgetPercent'])}% of {limit})"
         report_violation(
             message(
                 "expected-cost-within-budget",

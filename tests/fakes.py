@@ -28,6 +28,15 @@ def stack_values(stack: str) -> dict[str, Any]:
     return copy.deepcopy(values)
 
 
+def bad_stack_values() -> dict[str, Any]:
+    """The dev stack's config with choices that pass config validation but not the policy pack:
+    lowest-price spot allocation on a single instance type."""
+    values = stack_values("dev")
+    values["pools"][0]["spot_allocation_strategy"] = "lowest-price"
+    values["pools"][0]["instance_types"] = ["g5.xlarge"]
+    return values
+
+
 def as_engine_config(values: dict[str, Any]) -> dict[str, str]:
     """Plain values back into what the engine hands a program: 'frugal-llm:key' -> JSON string."""
     return {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}

@@ -23,7 +23,8 @@ from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from infra.plan import Plan
-from policies.registry import PACK_NAME, RULES
+from policies.evaluate import evaluate, load_pack_config, resolve
+from policies.registry import PACK_NAME, RULES, policies
 from tests.fakes import changed, one
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -130,3 +131,49 @@ def test_the_stack_analysis_links_resources_and_finds_a_missing_budget(analyzer,
     assert names == ["budget-with-alerts"], f"only the budget is missing from this stack: {names}"
     skipped = {n.policy_name for n in response.not_applicable}
     assert "s3-public-access-blocked" in skipped, "a stack without buckets reports the S3 rule as not applicable"
+
+
+LEVEL = {"advisory": pb.ADVISORY, "mandatory": pb.MANDATORY, "remediate": pb.REMEDIATE, "disabled": pb.DISABLED}
+
+
+def test_the_server_and_frugal_policy_report_the_same_violations(analyzer, bad_plan: Plan) -> None:
+    pack_config = load_pack_config(POLICY_DIR / "config.prod.json")
+    configs = {}
+    for policy in policies():
+        level, config = resolve(policy, pack_config)
+        configs[policy.name] = pb.PolicyConfig(enforcementLevel=LEVEL[level.value], properties=struct(config))
+    analyzer.Configure(pb.ConfigureAnalyzerRequest(policyConfig=configs), timeout=30)
+
+    served = set()
+    for r in bad_plan.resources:
+        provider = bad_plan.by_urn(r.provider) if r.provider else None
+        request = pb.AnalyzeRequest(urn=r.urn, type=r.type, name=r.name, properties=struct(r.inputs))
+        if provider is not None:
+            request.provider.CopyFrom(
+                pb.AnalyzerProviderResource(
+                    type=provider.type, urn=provider.urn, name=provider.name, properties=struct(provider.inputs)
+                )
+            )
+        for d in analyzer.Analyze(request, timeout=60).diagnostics:
+            # The engine files a resource policy's violation under the resource it asked about.
+            served.add((d.policyName, d.urn or r.urn, d.enforcementLevel, d.message))
+    stack = [
+        pb.AnalyzerResource(
+            urn=r.urn,
+            type=r.type,
+            name=r.name,
+            properties=struct(r.inputs),
+            parent=r.parent or "",
+            propertyDependencies={
+                k: pb.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()
+            },
+        )
+        for r in bad_plan.resources
+        if not r.type.startswith("pulumi:providers:")
+    ]
+    for d in analyzer.AnalyzeStack(pb.AnalyzeStackRequest(resources=stack), timeout=120).diagnostics:
+        served.add((d.policyName, d.urn, d.enforcementLevel, d.message))
+
+    offline = {(d.policy, d.urn, LEVEL[d.enforcement], d.message) for d in evaluate(bad_plan, pack_config).diagnostics}
+    assert served == offline, f"only in the server: {served - offline}; only in frugal policy: {offline - served}"
+    assert len(offline) == 6, "five rules fire, one of them (tags) on the untagged security group as well"

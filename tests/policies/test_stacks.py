@@ -17,12 +17,11 @@ from infra.config import ConfigError
 from infra.offline import run_offline
 from infra.plan import Plan
 from policies.evaluate import Report, evaluate, load_pack_config
-from tests.fakes import as_engine_config, changed, one, planned, stack_values
+from tests.fakes import as_engine_config, bad_stack_values, changed, one, stack_values
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 DEV_CONFIG = load_pack_config(POLICY_DIR / "config.dev.json")
 PROD_CONFIG = load_pack_config(POLICY_DIR / "config.prod.json")
-WORLD_SSH = {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}
 
 
 @pytest.mark.parametrize("config", [None, DEV_CONFIG, PROD_CONFIG], ids=["defaults", "dev-config", "prod-config"])
@@ -30,23 +29,6 @@ def test_the_dev_and_prod_stacks_pass_every_mandatory_rule(any_plan: Plan, confi
     report = evaluate(any_plan, config)
     assert report.mandatory == [], f"{any_plan.stack} must pass every mandatory rule: {report.mandatory}"
     assert report.advisory == [], f"{any_plan.stack} has no advisory findings either: {report.advisory}"
-
-
-def bad_values() -> dict:
-    values = stack_values("dev")
-    values["pools"][0]["spot_allocation_strategy"] = "lowest-price"
-    values["pools"][0]["instance_types"] = ["g5.xlarge"]
-    return values
-
-
-@pytest.fixture(scope="module")
-def bad_plan() -> Plan:
-    plan = run_offline("dev", config=as_engine_config(bad_values()))
-    lt = one(plan, "aws:ec2/launchTemplate:LaunchTemplate")
-    imdsv1 = lt.model_copy(update={"inputs": changed(lt.inputs, {"metadataOptions.httpTokens": "optional"})})
-    ssh = planned("aws:ec2/securityGroup:SecurityGroup", "debug-ssh", {"vpcId": "vpc-1", "ingress": [WORLD_SSH]})
-    kept = [imdsv1 if r.urn == lt.urn else r for r in plan.resources if r.type != "aws:budgets/budget:Budget"]
-    return plan.model_copy(update={"resources": [*kept, ssh]})
 
 
 EXPECTED = {
@@ -110,7 +92,7 @@ def test_config_validation_already_refuses_a_stack_without_a_budget() -> None:
 
 
 def test_config_validation_only_warns_on_one_instance_type_so_the_pack_must_block_it() -> None:
-    plan = run_offline("dev", config=as_engine_config(bad_values()))
+    plan = run_offline("dev", config=as_engine_config(bad_stack_values()))
     assert any("only 1 instance type(s)" in w for w in plan.warnings), "the program warns but deploys"
     spot = findings(evaluate(plan, PROD_CONFIG), "mandatory")
     assert set(spot) == {"spot-allocation-strategy", "spot-instance-diversity"}, "the pack turns it into a block"
