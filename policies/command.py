@@ -1,8 +1,9 @@
-"""`frugal policy`: the policy pack over a stack's offline plan or a `pulumi preview --json` file.
+"""`frugal policy`: the policy pack over a stack's offline plan, a `pulumi preview --json` file or a
+`pulumi stack export` file.
 
 Exit codes: 0 no mandatory violation (advisory ones are printed); 4 at least one mandatory
-violation; 2 bad usage, unknown stack, invalid stack config, unreadable preview file or invalid
-pack config (nothing was evaluated).
+violation; 2 bad usage, unknown stack, invalid stack config, unreadable preview/export file or
+invalid pack config (nothing was evaluated).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="evaluate the offline plan of this stack (reads Pulumi.<stack>.yaml)")
     source.add_argument("--preview-json", type=Path, help="evaluate `pulumi preview --json --show-sames` output")
+    source.add_argument("--stack-export", type=Path, help="evaluate the deployed state from `pulumi stack export`")
     p.add_argument(
         "--config",
         type=Path,
@@ -61,7 +63,7 @@ def default_config_path(plan: Plan) -> Path | None:
 @command("policy", _args)
 def policy_command(args: argparse.Namespace) -> int:
     """Run the cost and security policy pack over a stack's plan; exit 4 on a mandatory violation."""
-    from infra.readers import CliJsonError, read_preview_json
+    from infra.readers import CliJsonError, read_preview_json, read_stack_export
     from policies.evaluate import PackConfigError, evaluate, load_pack_config
 
     try:
@@ -69,8 +71,10 @@ def policy_command(args: argparse.Namespace) -> int:
             from infra.offline import REPO_ROOT, run_offline
 
             plan = run_offline(args.stack, args.root or REPO_ROOT)
-        else:
+        elif args.preview_json:
             plan = read_preview_json(args.preview_json)
+        else:
+            plan = read_stack_export(args.stack_export)
         config_path = args.config or default_config_path(plan)
         pack_config = load_pack_config(config_path) if config_path else {}
     except (CliJsonError, PackConfigError) as exc:

@@ -76,10 +76,15 @@ def test_a_bad_preview_file_exits_4_and_groups_findings_by_level(
     assert "FAIL: 1 mandatory, 1 advisory" in out, "the summary counts each level"
 
 
-def test_a_real_cli_preview_of_a_foreign_program_is_judged_too(capsys: pytest.CaptureFixture[str]) -> None:
-    sample = SHARED_DATA / "pulumi-cli-samples" / "sample-preview-creates.json"
-    assert main(["policy", "--preview-json", str(sample), "--json"]) == EXIT_MANDATORY_VIOLATION, (
-        "an untagged public-by-default bucket without a budget must block"
+@pytest.mark.parametrize(
+    ("option", "sample"), [("--preview-json", "sample-preview-creates.json"), ("--stack-export", "sample-export.json")]
+)
+def test_real_cli_output_of_a_foreign_program_is_judged_too(
+    option: str, sample: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = SHARED_DATA / "pulumi-cli-samples" / sample
+    assert main(["policy", option, str(path), "--json"]) == EXIT_MANDATORY_VIOLATION, (
+        "an untagged bucket without a public access block, in a stack without a budget, must block"
     )
     policies = {d["policy"] for d in json.loads(capsys.readouterr().out)["diagnostics"]}
     assert policies == {"cost-allocation-tags", "budget-with-alerts", "s3-public-access-blocked"}, policies
