@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 # Modules that register more subcommands with @command when imported (one line per area).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("infra.cost.cli",)
 
 
 def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
