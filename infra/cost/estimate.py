@@ -55,7 +55,7 @@ def _budget(plan: Plan, warnings: list[str]) -> Decimal | None:
 def _levels(spec, catalog: Catalog) -> PoolLevels | None:  # noqa: ANN001 (PoolSpec)
     scratch: list[str] = []
     od = on_demand_range(spec.overrides, spec.on_demand_strategy, catalog, scratch).expected
-    spot = spot_range(spec.overrides, spec.spot_strategy, catalog, scratch).expected
+    spot = spot_range(spec.overrides, spec.spot_strategy, catalog, scratch, od).expected
     hours = pool_hours(spec)
     if od is None or (spot is None and hours.spot):
         return None

@@ -12,6 +12,7 @@ Prices over the overrides (documented in docs/cost-preview.md):
   so it usually lands on one of the cheapest few types, not always the cheapest), 2 for
   lowest-price (AWS's default of two spot pools), all for capacity-optimized(-prioritized)
   (they ignore price).
+  The expected spot price is capped at the expected on-demand price (see spot_range).
 - on-demand: low = cheapest override, high = the most expensive; expected = the cheapest for
   AWS's `lowest-price` on-demand strategy (it launches the cheapest type first), the first
   override for `prioritized`.
@@ -108,12 +109,20 @@ def spot_prices(overrides: list[str], catalog: Catalog, warnings: list[str]) -> 
     return sorted(out)
 
 
-def spot_range(overrides: list[str], strategy: str, catalog: Catalog, warnings: list[str]) -> Range:
+def spot_range(
+    overrides: list[str], strategy: str, catalog: Catalog, warnings: list[str], on_demand_expected: Decimal | None = None
+) -> Range:
     prices = spot_prices(overrides, catalog, warnings)
     if not prices:
         return Range.unknown()
     k = SPOT_EXPECTED_K.get(strategy, len(prices))
-    return Range(low=prices[0], expected=_mean(prices[:k]), high=prices[-1])
+    expected = _mean(prices[:k])
+    if on_demand_expected is not None:
+        # In a group whose overrides differ widely in price, the mean of the cheapest k spot prices can
+        # exceed the cheapest on-demand price; a spot instance is not expected to cost more than the
+        # on-demand instance the same group would launch, so the estimate is capped there.
+        expected = max(prices[0], min(expected, on_demand_expected))
+    return Range(low=prices[0], expected=expected, high=prices[-1])
 
 
 def _times(r: Range, quantity: Decimal) -> Range:
@@ -141,7 +150,7 @@ def volume_components(volume: RootVolume | None, instance_hours: Decimal, warnin
     gb = price("gp3.gb_month")
     out = [
         CostComponent(
-            name=f"root volumes (gp3, {volume.size_gib} GiB per instance)",
+            name="root volumes (gp3)",
             category="storage",
             monthly_quantity=volume.size_gib * months,
             unit="GB-month",
@@ -149,7 +158,7 @@ def volume_components(volume: RootVolume | None, instance_hours: Decimal, warnin
             monthly=Range.fixed(gb.usd * volume.size_gib * months),
             source=gb.source,
             as_of=gb.as_of,
-            note="billed while the instance exists: per instance-hour",
+            note=f"{volume.size_gib} GiB per instance, billed per instance-hour",
         )
     ]
     for key, value, base, unit in (
@@ -179,13 +188,13 @@ def price_pool(spec: PoolSpec, catalog: Catalog, resource_type: str) -> tuple[Re
     warnings: list[str] = []
     hours = pool_hours(spec)
     od_price = on_demand_range(spec.overrides, spec.on_demand_strategy, catalog, warnings)
-    sp_price = spot_range(spec.overrides, spec.spot_strategy, catalog, warnings)
+    sp_price = spot_range(spec.overrides, spec.spot_strategy, catalog, warnings, od_price.expected)
     od_src = catalog.sources.get("on_demand", {})
     sp_src = catalog.sources.get("spot_advisor", {})
     types = ", ".join(spec.overrides[:3]) + (f" +{len(spec.overrides) - 3}" if len(spec.overrides) > 3 else "")
     components = [
         CostComponent(
-            name=f"on-demand instance-hours ({types})",
+            name="on-demand instance-hours",
             category="compute-on-demand",
             monthly_quantity=hours.on_demand,
             unit="instance-hours",
@@ -193,10 +202,10 @@ def price_pool(spec: PoolSpec, catalog: Catalog, resource_type: str) -> tuple[Re
             monthly=_times(od_price, hours.on_demand) if hours.on_demand else Range.fixed(Decimal(0)),
             source=od_src.get("source", "-"),
             as_of=od_src.get("as_of", "-"),
-            note=f"on-demand allocation '{spec.on_demand_strategy}'",
+            note=f"on-demand allocation '{spec.on_demand_strategy}' over {types}",
         ),
         CostComponent(
-            name=f"spot instance-hours ({types})",
+            name="spot instance-hours",
             category="compute-spot",
             monthly_quantity=hours.spot,
             unit="instance-hours",
@@ -204,7 +213,7 @@ def price_pool(spec: PoolSpec, catalog: Catalog, resource_type: str) -> tuple[Re
             monthly=_times(sp_price, hours.spot) if hours.spot else Range.fixed(Decimal(0)),
             source=f"on-demand x (1 - saving); saving from {sp_src.get('source', '-')}",
             as_of=sp_src.get("as_of", "-"),
-            note=f"spot allocation '{spec.spot_strategy}'",
+            note=f"spot allocation '{spec.spot_strategy}' over {types}",
         ),
         *volume_components(spec.root_volume, hours.total, warnings),
     ]
