@@ -55,12 +55,19 @@ def _prices_args(p: argparse.ArgumentParser) -> None:
     derive.add_argument("--on-demand", type=Path, default=_REFERENCE / "aws" / "ec2-on-demand-us-east-1.json")
     derive.add_argument("--spot-advisor", type=Path, default=_REFERENCE / "aws" / "spot-advisor-data.json")
     derive.add_argument("--spot-as-of", default="2025-06-28", help="date of the spot advisor snapshot")
+    from infra.cost.cli import add_refresh_parser
+
+    add_refresh_parser(sub)
 
 
 @command("prices", _prices_args)
 def prices_command(args: argparse.Namespace) -> int:
     from infra.catalog import CATALOG_PATH, derive_catalog
 
+    if args.action == "refresh":
+        from infra.cost.cli import refresh_command
+
+        return refresh_command(args)
     if args.action == "derive":
         for path in (args.on_demand, args.spot_advisor):
             if not path.is_file():

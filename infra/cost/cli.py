@@ -220,3 +220,49 @@ def diff_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run_guarded(run)
+
+
+def add_refresh_parser(sub: argparse._SubParsersAction) -> None:
+    """`frugal prices refresh` (called from infra.cli's `prices` command)."""
+    p = sub.add_parser("refresh", help="refresh infra/data/aws-catalog.json from the AWS Price List and spot APIs")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--spot-days", type=int, default=30, help="days of spot price history to average (max 90)")
+    p.add_argument("--types", help="comma-separated instance types for spot history (default: every GPU type)")
+    p.add_argument("--no-spot", action="store_true", help="refresh on-demand prices only")
+    p.add_argument("--output", type=Path, help="write here instead of the shipped catalog")
+
+
+def refresh_command(args: argparse.Namespace, pricing=None, ec2=None) -> int:  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.catalog import CATALOG_PATH
+    from infra.cost import refresh
+
+    if not 1 <= args.spot_days <= 90:
+        print("frugal prices refresh: --spot-days must be 1-90 (the API keeps 90 days)", file=sys.stderr)
+        return EXIT_USAGE
+    out = args.output or CATALOG_PATH
+    current = json.loads(CATALOG_PATH.read_text())
+    now = datetime.now(UTC)
+    try:
+        pricing = pricing or boto3.client("pricing", region_name=refresh.PRICING_REGION)
+        on_demand = refresh.fetch_on_demand(pricing, args.region)
+        spot = None
+        if not args.no_spot:
+            ec2 = ec2 or boto3.client("ec2", region_name=args.region)
+            types = args.types.split(",") if args.types else refresh.gpu_types(current)
+            spot = refresh.fetch_spot_means(ec2, types, args.spot_days, now)
+        data = refresh.refreshed_catalog(current, on_demand, spot, region=args.region, days=args.spot_days, now=now)
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        print(
+            f"frugal prices refresh: {exc}; the catalog was not changed. Fix: AWS credentials with "
+            "pricing:GetProducts and ec2:DescribeSpotPriceHistory (e.g. AWS_PROFILE), and network access",
+            file=sys.stderr,
+        )
+        return 1
+    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}: {len(on_demand)} on-demand prices, {len(spot or {})} spot averages")
+    return EXIT_OK
