@@ -96,7 +96,8 @@ def estimate_plan(
             levels.append(level)
 
     resources: list[ResourceCost] = []
-    for r in plan.resources:
+    # Registration order of an offline run is not deterministic; reports are (golden files, diffs).
+    for r in sorted(plan.resources, key=lambda x: x.urn):
         if r.urn in pool_costs:
             resources.append(pool_costs[r.urn])
         elif (cost := price_resource(r, ctx)) is not None:

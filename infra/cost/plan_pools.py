@@ -120,7 +120,8 @@ def unmatched_schedules(plan: Plan, matched: set[str]) -> list[PlannedResource]:
 
 def pool_specs(plan: Plan) -> tuple[list[tuple[PlannedResource, PoolSpec, list[str]]], list[str]]:
     """Every group as a PoolSpec with the schedules matched to it; and plan-level notes."""
-    groups, templates, schedules = plan.of_type(GROUP), plan.of_type(TEMPLATE), plan.of_type(SCHEDULE)
+    # Sorted by URN: an offline run registers in no fixed order, and reports must be reproducible.
+    groups, templates, schedules = (sorted(plan.of_type(t), key=lambda r: r.urn) for t in (GROUP, TEMPLATE, SCHEDULE))
     out: list[tuple[PlannedResource, PoolSpec, list[str]]] = []
     matched: set[str] = set()
     for g in groups:

@@ -15,7 +15,7 @@ WIDTH = 150
 
 def by_cost(report: Report) -> list:
     """Unknown first (they need attention), then by expected monthly cost, highest first."""
-    return sorted(report.resources, key=lambda r: (r.monthly.known, -(r.monthly.expected or 0), r.name))
+    return sorted(report.resources, key=lambda r: (r.monthly.known, -(r.monthly.expected or 0), r.name, r.urn))
 
 
 def _free_summary(report: Report) -> str:
