@@ -24,7 +24,7 @@ from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour,
 
 PROJECT = "frugal-llm"
 # Keys read from the project namespace; anything else under `frugal-llm:` is a typo we report.
-TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly")
+TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly", "cache")
 SPOT_DIVERSITY_ADVICE = 10
 SUPPORTED_K8S = ("1.30", "1.31", "1.32", "1.33", "1.34")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -321,6 +321,16 @@ class BudgetConfig(_Model):
         return self
 
 
+class SharedCacheConfig(_Model):
+    """The router replicas' shared response cache (ElastiCache); off unless a stack enables it."""
+
+    enabled: bool = False
+    engine: Literal["valkey", "redis"] = "valkey"
+    node_type: str = Field(default="cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    replicas: int = Field(default=1, ge=0, le=5, description="read replicas besides the primary")
+    snapshot_retention_days: int = Field(default=1, ge=0, le=35)
+
+
 class AnomalyConfig(_Model):
     threshold_usd: Decimal = Field(default=Decimal(100), gt=0, description="alert when an anomaly's impact exceeds")
 
@@ -335,6 +345,7 @@ class StackConfig(_Model):
     schedule: ScheduleConfig | None = None
     budget: BudgetConfig
     anomaly: AnomalyConfig = AnomalyConfig()
+    cache: SharedCacheConfig = SharedCacheConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -385,7 +396,9 @@ def _format_error(stack: str, err: dict[str, Any]) -> str:
         return f"{key}: is missing; rule: required; fix: set it in Pulumi.{stack}.yaml"
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key (value {shown}); rule: only documented keys; fix: check the spelling (README)"
-    return f"{key}: got {shown}; {msg}"
+    if err["type"] == "value_error":
+        return f"{key}: got {shown}; {msg}"  # our validators already say rule and fix
+    return f"{key}: got {shown}; rule: {msg}; fix: change it in Pulumi.{stack}.yaml (README: Config reference)"
 
 
 def parse(stack: str, values: dict[str, Any]) -> StackConfig:

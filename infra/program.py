@@ -16,6 +16,8 @@ from infra.components import (
     NetworkArgs,
     ScalingSchedule,
     ScalingScheduleArgs,
+    SharedCache,
+    SharedCacheArgs,
 )
 from infra.config import PROJECT, StackConfig
 from infra.cost.from_config import expected_monthly_cost
@@ -72,6 +74,20 @@ def build(cfg: StackConfig) -> None:
             ScalingScheduleArgs(schedule=cfg.schedule, asg_names={n: p.asg_name for n, p in pools.items()}),
             within,
         )
+    if cfg.cache.enabled:
+        shared_cache = SharedCache(
+            "cache",
+            SharedCacheArgs(
+                config=cfg.cache,
+                name_prefix=cluster_name,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids,
+                client_security_group_id=cluster.security_group_id,
+                tags=tags,
+            ),
+            within,
+        )
+        pulumi.export("shared_cache_endpoint", shared_cache.primary_endpoint)
     alarms = BudgetAlarms(
         "budget",
         BudgetAlarmsArgs(

@@ -276,3 +276,17 @@ def test_the_stack_exports_what_users_and_later_tools_read(stack: str, dev_plan:
     ):
         assert key in plan.outputs, f"stack output {key} is exported"
     assert plan.outputs["cluster_name"] == f"{PROJECT}-{stack}", "the cluster is named after the stack"
+
+
+def test_prod_shares_an_encrypted_cache_reachable_only_from_the_cluster(dev_plan: Plan, prod_plan: Plan):
+    assert not dev_plan.of_type("aws:elasticache/replicationGroup:ReplicationGroup"), "dev has no shared cache"
+    rg = one(prod_plan, "aws:elasticache/replicationGroup:ReplicationGroup", "cache-rg").inputs
+    assert rg["engine"] == "valkey" and rg["nodeType"] == "cache.t4g.small", "the configured engine and size"
+    assert rg["numCacheClusters"] == 2 and rg["automaticFailoverEnabled"] is True, "primary + replica, failover"
+    assert rg["atRestEncryptionEnabled"] is True and rg["transitEncryptionEnabled"] is True, "encrypted"
+    ingress = prod_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert len(ingress) == 1 and ingress[0].inputs["referencedSecurityGroupId"] == "sg-offline", (
+        "only the cluster's security group may connect"
+    )
+    assert "cidrIpv4" not in ingress[0].inputs, "no CIDR-wide access"
+    assert "shared_cache_endpoint" in prod_plan.outputs, "the router reads the endpoint from the stack"
