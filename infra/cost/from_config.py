@@ -46,6 +46,9 @@ def config_plan(cfg: StackConfig) -> Plan:
         res.append(_r(s, "aws:lambda/function:Function", "budget-slack", {"timeout": 10}))
         res.append(_r(s, "aws:cloudwatch/logGroup:LogGroup", "budget-slack-logs",
                       {"name": "/aws/lambda/budget-slack-forwarder", "retentionInDays": 30}))
+    if cfg.cache.enabled:
+        res.append(_r(s, "aws:elasticache/replicationGroup:ReplicationGroup", "cache-rg", {
+            "engine": cfg.cache.engine, "nodeType": cfg.cache.node_type, "numCacheClusters": 1 + cfg.cache.replicas}))
     for pool in cfg.pools:
         name = f"pool-{pool.name}"
         res.append(_r(s, "aws:ec2/launchTemplate:LaunchTemplate", f"{name}-lt", {

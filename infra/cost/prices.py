@@ -92,6 +92,23 @@ ELASTICACHE_NODE_HOUR: dict[str, Price] = {
 
 # Amazon EKS release calendar (https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html):
 # the last day of standard support; after it a cluster on that version is billed at the extended rate.
+# "ElastiCache for Valkey: node-based pricing 20% lower than the other engines" (same page).
+VALKEY_NODE_DISCOUNT = Decimal("0.20")
+
+
+def elasticache_node_hour(node_type: str, engine: str) -> Price | None:
+    redis = ELASTICACHE_NODE_HOUR.get(node_type)
+    if redis is None or engine != "valkey":
+        return redis
+    return Price(
+        f"{redis.key}.valkey",
+        redis.usd * (1 - VALKEY_NODE_DISCOUNT),
+        redis.unit,
+        f"{redis.source}; Valkey = Redis OSS price - 20%",
+        redis.as_of,
+    )
+
+
 EKS_STANDARD_SUPPORT_ENDS: dict[str, date] = {
     "1.29": date(2025, 3, 23),
     "1.30": date(2025, 7, 23),

@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.catalog import Catalog
 from infra.cost.model import CostComponent, Range, ResourceCost
-from infra.cost.prices import ELASTICACHE_NODE_HOUR, Price, eks_hourly, price
+from infra.cost.prices import Price, eks_hourly, elasticache_node_hour, price
 from infra.cost.usage import Usage
 from infra.plan import PlannedResource
 from infra.schedule import HOURS_PER_MONTH
@@ -63,6 +63,7 @@ FREE: dict[str, str] = {
     "aws:sns/topicSubscription:TopicSubscription": "free (deliveries are billed to the topic)",
     "aws:lambda/permission:Permission": "free",
     "aws:eks/accessEntry:AccessEntry": "free",
+    "aws:elasticache/subnetGroup:SubnetGroup": "free",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": "free",
     "aws:s3/bucketNotification:BucketNotification": "free",
     "aws:s3/bucketPolicy:BucketPolicy": "free",
@@ -213,11 +214,12 @@ def _secret(r: PlannedResource, ctx: Context) -> list[CostComponent]:
 
 
 def _cache_nodes(node_type: Any, count: Decimal, r: PlannedResource, ctx: Context) -> list[CostComponent]:
-    item = ELASTICACHE_NODE_HOUR.get(str(node_type))
+    engine = str(r.inputs.get("engine") or "redis")
+    item = elasticache_node_hour(str(node_type), engine)
     if item is None:
         ctx.warnings.append(f"{r.name}: ElastiCache node type {node_type!r} has no price in the catalog")
         item = Price(f"elasticache.{node_type}", None, "USD per node-hour", "-", "-")
-    return [component(f"{node_type} nodes", "cache", count * HOURS_PER_MONTH, "node-hours", item)]
+    return [component(f"{node_type} nodes ({engine})", "cache", count * HOURS_PER_MONTH, "node-hours", item)]
 
 
 def _cache_cluster(r: PlannedResource, ctx: Context) -> list[CostComponent]:

@@ -88,7 +88,7 @@ def test_diff_dev_to_prod_adds_two_nat_gateways_and_the_large_pool(dev_plan_file
     data = json.loads(capsys.readouterr().out)
     added = {(c["name"], c["type"].split(":")[-1]) for c in data["changes"] if c["op"] == "+"}
     assert {("net-nat-1", "NatGateway"), ("net-nat-2", "NatGateway"), ("pool-large-asg", "Group")} <= added, added
-    assert data["diff_total_monthly_cost"]["expected"] == "2071.76", "2636.44 - 564.68"
+    assert data["diff_total_monthly_cost"]["expected"] == "2109.14", "2673.82 - 564.68"
 
 
 def test_tutorial_mode_prints_the_corrected_numbers(capsys: pytest.CaptureFixture[str]):
