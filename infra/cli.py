@@ -112,4 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m infra.cli` runs this file as __main__, a second copy of the module: command modules
+    # register into infra.cli.COMMANDS, so dispatch through the imported module, not this copy.
+    from infra import cli
+
+    sys.exit(cli.main())

@@ -64,9 +64,16 @@ def _preview_args(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
-def load_plan(ref: str | None = None, *, stack: str | None = None, root: Path | None = None,
-              preview_json: Path | None = None, stack_export: Path | None = None, plan_json: Path | None = None,
-              before: bool = False):  # noqa: ANN201 (Plan; imports stay lazy so --help is fast)
+def load_plan(
+    ref: str | None = None,
+    *,
+    stack: str | None = None,
+    root: Path | None = None,
+    preview_json: Path | None = None,
+    stack_export: Path | None = None,
+    plan_json: Path | None = None,
+    before: bool = False,
+):  # noqa: ANN201 (Plan; imports stay lazy so --help is fast)
     """A plan from one of the inputs; `ref` is a stack name or a file whose kind is detected."""
     from infra.readers import CliJsonError, read_preview_json, read_stack_export
 
@@ -76,7 +83,9 @@ def load_plan(ref: str | None = None, *, stack: str | None = None, root: Path | 
             try:
                 data = json.loads(path.read_text())
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: not JSON ({exc}); fix: pass a stack name or a Pulumi/frugal JSON file") from exc
+                raise InputError(
+                    f"{path}: not JSON ({exc}); fix: pass a stack name or a Pulumi/frugal JSON file"
+                ) from exc
             if isinstance(data, dict) and "steps" in data:
                 preview_json = path
             elif isinstance(data, dict) and "deployment" in data:
@@ -157,8 +166,13 @@ def preview_command(args: argparse.Namespace) -> int:
 
             _emit(tutorial_text(), args.out)
             return EXIT_OK
-        plan = load_plan(stack=args.stack, root=args.root, preview_json=args.preview_json,
-                         stack_export=args.stack_export, plan_json=args.plan_json)
+        plan = load_plan(
+            stack=args.stack,
+            root=args.root,
+            preview_json=args.preview_json,
+            stack_export=args.stack_export,
+            plan_json=args.plan_json,
+        )
         report = _report(plan, args)
         if args.format == "table" and args.out is None:
             from rich.console import Console
@@ -208,7 +222,9 @@ def diff_command(args: argparse.Namespace) -> int:
         if args.after is None:
             path = Path(args.before)
             if not path.is_file():
-                raise InputError(f"{path}: with one argument, pass a `pulumi preview --json` file (it holds both sides)")
+                raise InputError(
+                    f"{path}: with one argument, pass a `pulumi preview --json` file (it holds both sides)"
+                )
             past_plan = load_plan(preview_json=path, before=True)
             now_plan = load_plan(preview_json=path)
         else:

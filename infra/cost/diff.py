@@ -83,8 +83,14 @@ def diff_reports(past: Report, now: Report) -> list[Change]:
         if op != "~" and either.status == "free":
             continue
         changes.append(
-            Change(op, either.name, either.type, _expected(old) if old else Range.fixed(ZERO),
-                   _expected(new) if new else Range.fixed(ZERO), _components(old, new))
+            Change(
+                op,
+                either.name,
+                either.type,
+                _expected(old) if old else Range.fixed(ZERO),
+                _expected(new) if new else Range.fixed(ZERO),
+                _components(old, new),
+            )
         )
     return changes
 
@@ -130,7 +136,9 @@ def to_markdown(past: Report, now: Report) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for c in diff_reports(past, now):
-        lines.append(f"| {c.op} | `{c.name}` | {money(c.past.expected)} | {money(c.now.expected)} | {signed(c.delta)} |")
+        lines.append(
+            f"| {c.op} | `{c.name}` | {money(c.past.expected)} | {money(c.now.expected)} | {signed(c.delta)} |"
+        )
     lines += ["", "Legend: + added, ~ changed, - removed", ""]
     return "\n".join(lines)
 

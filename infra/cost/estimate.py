@@ -134,10 +134,10 @@ def estimate_plan(
     if levels:
         report = report.model_copy(update={"waterfall": waterfall(levels, everything_else)})
     exported = plan.outputs.get(COST_OUTPUT)
-    if exported is not None and usage.data.defaults == {} and usage.data.resources == {}:
-        if num(exported) != report.total.expected:
-            report.warnings.append(
-                f"the program exports {COST_OUTPUT}={exported} but the plan prices at {report.total.expected}: "
-                "the config-side estimate (infra/cost/from_config.py) has drifted from the plan"
-            )
+    default_usage = not usage.data.defaults and not usage.data.resources
+    if exported is not None and default_usage and num(exported) != report.total.expected:
+        report.warnings.append(
+            f"the program exports {COST_OUTPUT}={exported} but the plan prices at {report.total.expected}: "
+            "the config-side estimate (infra/cost/from_config.py) has drifted from the plan"
+        )
     return report

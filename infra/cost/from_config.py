@@ -21,8 +21,14 @@ from infra.schedule import cron_recurrence
 
 
 def _r(stack: str, type_: str, name: str, inputs: dict, **extra) -> PlannedResource:  # noqa: ANN003
-    return PlannedResource(urn=f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}", type=type_, name=name, custom=True,
-                           inputs=inputs, **extra)
+    return PlannedResource(
+        urn=f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}",
+        type=type_,
+        name=name,
+        custom=True,
+        inputs=inputs,
+        **extra,
+    )
 
 
 def config_plan(cfg: StackConfig) -> Plan:
@@ -30,13 +36,21 @@ def config_plan(cfg: StackConfig) -> Plan:
     s, cluster_name = cfg.stack, f"{PROJECT}-{cfg.stack}"
     res = [
         _r(s, "aws:eks/cluster:Cluster", "cluster-eks", {"version": cfg.cluster.kubernetes_version}),
-        _r(s, "aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs",
-           {"name": f"/aws/eks/{cluster_name}/cluster", "retentionInDays": cfg.cluster.log_retention_days}),
+        _r(
+            s,
+            "aws:cloudwatch/logGroup:LogGroup",
+            "cluster-control-plane-logs",
+            {"name": f"/aws/eks/{cluster_name}/cluster", "retentionInDays": cfg.cluster.log_retention_days},
+        ),
         _r(s, "aws:kms/key:Key", "cluster-secrets", {"enableKeyRotation": True}),
         _r(s, "aws:kms/key:Key", "budget-alerts", {"enableKeyRotation": True}),
         _r(s, "aws:cloudwatch/metricAlarm:MetricAlarm", "budget-estimated-charges", {"period": 21600}),
-        _r(s, "aws:budgets/budget:Budget", "budget-monthly",
-           {"limitAmount": str(cfg.budget.monthly_limit_usd), "limitUnit": "USD", "timeUnit": "MONTHLY"}),
+        _r(
+            s,
+            "aws:budgets/budget:Budget",
+            "budget-monthly",
+            {"limitAmount": str(cfg.budget.monthly_limit_usd), "limitUnit": "USD", "timeUnit": "MONTHLY"},
+        ),
     ]
     if not isinstance(cfg.network, ExistingVpc):
         for i in range(cfg.network.nat_gateways):
@@ -44,38 +58,79 @@ def config_plan(cfg: StackConfig) -> Plan:
             res.append(_r(s, "aws:ec2/natGateway:NatGateway", f"net-nat-{i}", {}))
     if cfg.budget.slack_webhook_secret_name:
         res.append(_r(s, "aws:lambda/function:Function", "budget-slack", {"timeout": 10}))
-        res.append(_r(s, "aws:cloudwatch/logGroup:LogGroup", "budget-slack-logs",
-                      {"name": "/aws/lambda/budget-slack-forwarder", "retentionInDays": 30}))
+        res.append(
+            _r(
+                s,
+                "aws:cloudwatch/logGroup:LogGroup",
+                "budget-slack-logs",
+                {"name": "/aws/lambda/budget-slack-forwarder", "retentionInDays": 30},
+            )
+        )
     if cfg.cache.enabled:
-        res.append(_r(s, "aws:elasticache/replicationGroup:ReplicationGroup", "cache-rg", {
-            "engine": cfg.cache.engine, "nodeType": cfg.cache.node_type, "numCacheClusters": 1 + cfg.cache.replicas}))
+        res.append(
+            _r(
+                s,
+                "aws:elasticache/replicationGroup:ReplicationGroup",
+                "cache-rg",
+                {
+                    "engine": cfg.cache.engine,
+                    "nodeType": cfg.cache.node_type,
+                    "numCacheClusters": 1 + cfg.cache.replicas,
+                },
+            )
+        )
     for pool in cfg.pools:
         name = f"pool-{pool.name}"
-        res.append(_r(s, "aws:ec2/launchTemplate:LaunchTemplate", f"{name}-lt", {
-            "blockDeviceMappings": [{"ebs": {"volumeSize": pool.root_volume_gib, "volumeType": "gp3"}}]}))
-        res.append(_r(s, "aws:autoscaling/group:Group", f"{name}-asg", {
-            "minSize": pool.min_size, "maxSize": pool.max_size, "desiredCapacity": pool.desired_capacity,
-            "mixedInstancesPolicy": {
-                "instancesDistribution": {
-                    "onDemandBaseCapacity": pool.on_demand_base_capacity,
-                    "onDemandPercentageAboveBaseCapacity": pool.on_demand_percentage_above_base,
-                    "onDemandAllocationStrategy": "lowest-price",
-                    "spotAllocationStrategy": pool.spot_allocation_strategy,
+        res.append(
+            _r(
+                s,
+                "aws:ec2/launchTemplate:LaunchTemplate",
+                f"{name}-lt",
+                {"blockDeviceMappings": [{"ebs": {"volumeSize": pool.root_volume_gib, "volumeType": "gp3"}}]},
+            )
+        )
+        res.append(
+            _r(
+                s,
+                "aws:autoscaling/group:Group",
+                f"{name}-asg",
+                {
+                    "minSize": pool.min_size,
+                    "maxSize": pool.max_size,
+                    "desiredCapacity": pool.desired_capacity,
+                    "mixedInstancesPolicy": {
+                        "instancesDistribution": {
+                            "onDemandBaseCapacity": pool.on_demand_base_capacity,
+                            "onDemandPercentageAboveBaseCapacity": pool.on_demand_percentage_above_base,
+                            "onDemandAllocationStrategy": "lowest-price",
+                            "spotAllocationStrategy": pool.spot_allocation_strategy,
+                        },
+                        "launchTemplate": {
+                            "launchTemplateSpecification": {"launchTemplateId": f"{name}-lt-offline"},
+                            "overrides": [{"instanceType": t} for t in pool.instance_types],
+                        },
+                    },
                 },
-                "launchTemplate": {"launchTemplateSpecification": {"launchTemplateId": f"{name}-lt-offline"},
-                                   "overrides": [{"instanceType": t} for t in pool.instance_types]},
-            }}))
+            )
+        )
     if cfg.schedule is not None:
         for period in cfg.schedule.periods:
             for pool_name, cap in sorted(period.capacity.items()):
-                res.append(_r(s, "aws:autoscaling/schedule:Schedule", f"schedule-{period.name}-{pool_name}", {
-                    "autoscalingGroupName": f"pool-{pool_name}-asg-offline",
-                    "recurrence": cron_recurrence(period.window),
-                    "timeZone": cfg.schedule.time_zone,
-                    "minSize": -1 if cap.min is None else cap.min,
-                    "maxSize": -1 if cap.max is None else cap.max,
-                    "desiredCapacity": -1 if cap.desired is None else cap.desired,
-                }))
+                res.append(
+                    _r(
+                        s,
+                        "aws:autoscaling/schedule:Schedule",
+                        f"schedule-{period.name}-{pool_name}",
+                        {
+                            "autoscalingGroupName": f"pool-{pool_name}-asg-offline",
+                            "recurrence": cron_recurrence(period.window),
+                            "timeZone": cfg.schedule.time_zone,
+                            "minSize": -1 if cap.min is None else cap.min,
+                            "maxSize": -1 if cap.max is None else cap.max,
+                            "desiredCapacity": -1 if cap.desired is None else cap.desired,
+                        },
+                    )
+                )
     return Plan(project=PROJECT, stack=s, source="offline", resources=res)
 
 

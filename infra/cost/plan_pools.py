@@ -59,7 +59,9 @@ def _names(r: PlannedResource) -> set[str]:
     return names
 
 
-def _template_for(group: PlannedResource, spec: dict[str, Any], templates: list[PlannedResource]) -> PlannedResource | None:
+def _template_for(
+    group: PlannedResource, spec: dict[str, Any], templates: list[PlannedResource]
+) -> PlannedResource | None:
     wanted = {spec.get(k) for k in ("launchTemplateId", "launchTemplateName", "id", "name") if _known(spec.get(k))}
     for t in templates:
         if wanted & _names(t):
@@ -137,7 +139,10 @@ def pool_specs(plan: Plan) -> tuple[list[tuple[PlannedResource, PoolSpec, list[s
             notes.append(f"{g.name}: desiredCapacity not set; AWS starts the group at minSize={min_size}")
         mip = i.get("mixedInstancesPolicy")
         if isinstance(mip, dict):
-            dist = {**AWS_DIST_DEFAULTS, **{k: v for k, v in (mip.get("instancesDistribution") or {}).items() if _known(v)}}
+            dist = {
+                **AWS_DIST_DEFAULTS,
+                **{k: v for k, v in (mip.get("instancesDistribution") or {}).items() if _known(v)},
+            }
             lt = mip.get("launchTemplate") or {}
             overrides = [o["instanceType"] for o in lt.get("overrides") or [] if _known(o.get("instanceType"))]
             if any(o.get("weightedCapacity") for o in lt.get("overrides") or []):

@@ -87,7 +87,9 @@ def _mean(values: list[Decimal]) -> Decimal:
 
 
 def on_demand_range(overrides: list[str], strategy: str, catalog: Catalog, warnings: list[str]) -> Range:
-    known = [(t, catalog.get(t).on_demand_hourly) for t in overrides if catalog.get(t) and catalog.get(t).on_demand_hourly]
+    known = [
+        (t, catalog.get(t).on_demand_hourly) for t in overrides if catalog.get(t) and catalog.get(t).on_demand_hourly
+    ]
     for t in overrides:
         if not any(t == k for k, _ in known):
             warnings.append(f"{t}: no on-demand price in the catalog; left out of the on-demand range")
@@ -110,7 +112,11 @@ def spot_prices(overrides: list[str], catalog: Catalog, warnings: list[str]) -> 
 
 
 def spot_range(
-    overrides: list[str], strategy: str, catalog: Catalog, warnings: list[str], on_demand_expected: Decimal | None = None
+    overrides: list[str],
+    strategy: str,
+    catalog: Catalog,
+    warnings: list[str],
+    on_demand_expected: Decimal | None = None,
 ) -> Range:
     prices = spot_prices(overrides, catalog, warnings)
     if not prices:

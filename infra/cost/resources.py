@@ -168,7 +168,9 @@ def _log_group(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     else:
         # Steady state: the group holds `retention` days of ingestion (uncompressed: an upper bound).
         stored, note = gb * retention / DAYS_PER_MONTH, f"steady state of {retention} days retention"
-    out.append(component("log storage", "monitoring", stored, "GB-months", price("cloudwatch.logs_store_gb_month"), note))
+    out.append(
+        component("log storage", "monitoring", stored, "GB-months", price("cloudwatch.logs_store_gb_month"), note)
+    )
     return out
 
 
@@ -177,8 +179,17 @@ def _lambda(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     seconds, _ = ctx.usage.get("lambda_duration_seconds", r.name, r.urn)
     memory_gb = num(r.inputs.get("memorySize"), Decimal(128)) / 1024
     return [
-        component("requests", "compute-serverless", requests / 1_000_000, "1M requests", price("lambda.requests_million"), f"usage: {src}"),
-        component("duration", "compute-serverless", requests * seconds * memory_gb, "GB-seconds", price("lambda.gb_second")),
+        component(
+            "requests",
+            "compute-serverless",
+            requests / 1_000_000,
+            "1M requests",
+            price("lambda.requests_million"),
+            f"usage: {src}",
+        ),
+        component(
+            "duration", "compute-serverless", requests * seconds * memory_gb, "GB-seconds", price("lambda.gb_second")
+        ),
     ]
 
 
@@ -188,12 +199,26 @@ def _lb(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     if kind == "application":
         return [
             component("application load balancer", "network", HOURS_PER_MONTH, "hours", price("alb.hour")),
-            component("load balancer capacity units", "network", units * HOURS_PER_MONTH, "LCU-hours", price("alb.lcu_hour"), f"usage: {src}"),
+            component(
+                "load balancer capacity units",
+                "network",
+                units * HOURS_PER_MONTH,
+                "LCU-hours",
+                price("alb.lcu_hour"),
+                f"usage: {src}",
+            ),
         ]
     if kind == "network":
         return [
             component("network load balancer", "network", HOURS_PER_MONTH, "hours", price("nlb.hour")),
-            component("network LCUs", "network", units * HOURS_PER_MONTH, "NLCU-hours", price("nlb.nlcu_hour"), f"usage: {src}"),
+            component(
+                "network LCUs",
+                "network",
+                units * HOURS_PER_MONTH,
+                "NLCU-hours",
+                price("nlb.nlcu_hour"),
+                f"usage: {src}",
+            ),
         ]
     unknown = Price(f"lb.{kind}", None, "USD per hour", "-", "-")
     ctx.warnings.append(f"{r.name}: load balancer type {kind!r} has no price in the catalog")
@@ -241,7 +266,13 @@ def _instance(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     itype = r.inputs.get("instanceType")
     spec = ctx.catalog.get(str(itype))
     od = ctx.catalog.sources.get("on_demand", {})
-    item = Price(f"ec2.{itype}", spec.on_demand_hourly if spec else None, "USD per hour", od.get("source", "-"), od.get("as_of", "-"))
+    item = Price(
+        f"ec2.{itype}",
+        spec.on_demand_hourly if spec else None,
+        "USD per hour",
+        od.get("source", "-"),
+        od.get("as_of", "-"),
+    )
     if spec is None or spec.on_demand_hourly is None:
         ctx.warnings.append(f"{r.name}: instance type {itype!r} has no on-demand price in the catalog")
     return [component(f"{itype} (on-demand)", "compute-on-demand", HOURS_PER_MONTH, "hours", item)]

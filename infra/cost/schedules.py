@@ -99,7 +99,9 @@ def actions_from_schedules(schedules: list[tuple[str, dict[str, Any]]]) -> ReadA
         except ScheduleError as exc:
             raise ScheduleError(f"scheduled action {name}: {exc}") from None
         if off_the_hour:
-            read.notes.append(f"scheduled action {name} ('{recurrence}') fires off the hour; priced from the hour's start")
+            read.notes.append(
+                f"scheduled action {name} ('{recurrence}') fires off the hour; priced from the hour's start"
+            )
         shift = -_utc_shift_hours(inputs.get("timeZone") or "UTC") if mixed else 0
         sizes = (_size(inputs, "minSize"), _size(inputs, "maxSize"), _size(inputs, "desiredCapacity"))
         read.actions.extend(Action((h + shift) % HOURS_PER_WEEK, *sizes) for h in hours)

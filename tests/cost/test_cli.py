@@ -34,20 +34,30 @@ def test_fail_above_budget_reads_the_budget_from_the_plan(dev_plan_file: Path, c
     over = main(["preview", "--plan-json", str(dev_plan_file), "--format", "json", "--fail-above-budget", *ON])
     assert over == EXIT_OVER_BUDGET, "dev's $564.68 (EKS extended support) is above its $400 budget"
     assert "$400.00" in capsys.readouterr().err, "the budget from aws:budgets/budget:Budget is named"
-    within = main(["preview", "--plan-json", str(dev_plan_file), "--format", "json", "--fail-above-budget",
-                   "--on", "2026-07-01"])
+    within = main(
+        ["preview", "--plan-json", str(dev_plan_file), "--format", "json", "--fail-above-budget", "--on", "2026-07-01"]
+    )
     assert within == 0, "before 1.33 leaves standard support dev fits its budget"
 
 
 def test_fail_above_budget_without_a_budget_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
-    code = main(["preview", "--preview-json", str(SAMPLES / "sample-preview-creates.json"), "--format", "json",
-                 "--fail-above-budget"])
+    code = main(
+        [
+            "preview",
+            "--preview-json",
+            str(SAMPLES / "sample-preview-creates.json"),
+            "--format",
+            "json",
+            "--fail-above-budget",
+        ]
+    )
     assert code == EXIT_USAGE, "no budget in the plan: nothing to compare with"
     assert "no monthly USD aws:budgets/budget:Budget" in capsys.readouterr().err, "the error says why and the fix"
 
 
-def test_a_usage_file_overrides_nat_data_for_one_gateway(dev_plan_file: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]):
+def test_a_usage_file_overrides_nat_data_for_one_gateway(
+    dev_plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     usage = tmp_path / "usage.yml"
     usage.write_text("version: 1\nresources:\n  net-nat-0: {nat_gateway_gb_per_month: 1000}\n")
     assert main(["preview", "--plan-json", str(dev_plan_file), "--format", "json", "--usage", str(usage), *ON]) == 0
@@ -57,8 +67,9 @@ def test_a_usage_file_overrides_nat_data_for_one_gateway(dev_plan_file: Path, tm
     assert gb["monthly_cost"]["expected"] == "45.00", "1,000 GB x $0.045"
 
 
-def test_a_usage_file_with_an_unknown_key_is_a_usage_error(dev_plan_file: Path, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]):
+def test_a_usage_file_with_an_unknown_key_is_a_usage_error(
+    dev_plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     usage = tmp_path / "usage.yml"
     usage.write_text("defaults: {nat_gb: 5}\n")
     assert main(["preview", "--plan-json", str(dev_plan_file), "--usage", str(usage)]) == EXIT_USAGE, "exit 2"
@@ -80,8 +91,9 @@ def test_diff_between_a_preview_and_a_stack_export_uses_the_legend_and_amount_li
     assert out.strip().splitlines()[-1].startswith("Amount: "), "closes with the amount line"
 
 
-def test_diff_dev_to_prod_adds_two_nat_gateways_and_the_large_pool(dev_plan_file: Path, prod_plan: Plan,
-                                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_diff_dev_to_prod_adds_two_nat_gateways_and_the_large_pool(
+    dev_plan_file: Path, prod_plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     prod_file = tmp_path / "prod.plan.json"
     prod_file.write_text(json.dumps(prod_plan.to_json_dict()))
     assert main(["diff", str(dev_plan_file), str(prod_file), "--format", "json", *ON]) == 0, "diff runs"

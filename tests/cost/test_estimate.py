@@ -72,21 +72,33 @@ def _group(name: str = "gpu", **inputs) -> PlannedResource:  # noqa: ANN003
         "maxSize": 4,
         "desiredCapacity": 2,
         "mixedInstancesPolicy": {
-            "instancesDistribution": {"onDemandPercentageAboveBaseCapacity": 0,
-                                      "spotAllocationStrategy": "price-capacity-optimized"},
+            "instancesDistribution": {
+                "onDemandPercentageAboveBaseCapacity": 0,
+                "spotAllocationStrategy": "price-capacity-optimized",
+            },
             "launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"}, {"instanceType": "g6.xlarge"}]},
         },
     }
-    return PlannedResource(urn=f"urn:pulumi:s::p::{GROUP}::{name}", type=GROUP, name=name, custom=True,
-                           inputs={**base, **inputs})
+    return PlannedResource(
+        urn=f"urn:pulumi:s::p::{GROUP}::{name}", type=GROUP, name=name, custom=True, inputs={**base, **inputs}
+    )
 
 
 def _schedule(name: str, target: str, desired: int, cron: str, deps: list[str] | None = None) -> PlannedResource:
     t = "aws:autoscaling/schedule:Schedule"
     return PlannedResource(
-        urn=f"urn:pulumi:s::p::{t}::{name}", type=t, name=name, custom=True,
-        inputs={"autoscalingGroupName": target, "recurrence": cron, "minSize": 0, "maxSize": -1,
-                "desiredCapacity": desired, "timeZone": "UTC"},
+        urn=f"urn:pulumi:s::p::{t}::{name}",
+        type=t,
+        name=name,
+        custom=True,
+        inputs={
+            "autoscalingGroupName": target,
+            "recurrence": cron,
+            "minSize": 0,
+            "maxSize": -1,
+            "desiredCapacity": desired,
+            "timeZone": "UTC",
+        },
         property_dependencies={"autoscalingGroupName": deps or []},
     )
 
@@ -108,8 +120,13 @@ def test_a_schedule_for_no_group_in_the_plan_is_reported_not_silently_dropped():
 
 
 def test_an_unknown_resource_type_is_not_priced_and_never_counted_as_zero():
-    odd = PlannedResource(urn="urn:pulumi:s::p::aws:rds/instance:Instance::db", type="aws:rds/instance:Instance",
-                          name="db", custom=True, inputs={})
+    odd = PlannedResource(
+        urn="urn:pulumi:s::p::aws:rds/instance:Instance::db",
+        type="aws:rds/instance:Instance",
+        name="db",
+        custom=True,
+        inputs={},
+    )
     report = estimate_plan(_plan(odd), on=PRICED_ON)
     assert report.resources[0].status == "not-priced", "no price model means not priced"
     assert report.resources[0].monthly == Range.unknown(), "its cost is unknown (None), not 0"
@@ -118,8 +135,11 @@ def test_an_unknown_resource_type_is_not_priced_and_never_counted_as_zero():
 
 
 def test_an_override_without_a_price_is_left_out_of_the_range_with_a_warning():
-    g = _group(mixedInstancesPolicy={"launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"},
-                                                                      {"instanceType": "zz9.huge"}]}})
+    g = _group(
+        mixedInstancesPolicy={
+            "launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"}, {"instanceType": "zz9.huge"}]}
+        }
+    )
     report = estimate_plan(_plan(g), on=PRICED_ON)
     od = next(c for c in report.resources[0].components if c.name == "on-demand instance-hours")
     assert od.unit_price == Range.fixed(Decimal("1.006")), "only g5.xlarge is priced (AWS default: prioritized)"

@@ -89,5 +89,7 @@ def test_a_schedule_that_scales_to_zero_costs_less_than_one_that_does_not(spec, 
     )
     on, off = monthly(always), monthly(nightly)
     for end in ("low", "expected", "high"):
-        assert getattr(off, end) < getattr(on, end), f"{end}: hours at zero capacity must cost less than hours at {size}"
+        assert getattr(off, end) < getattr(on, end), (
+            f"{end}: hours at zero capacity must cost less than hours at {size}"
+        )
     assert off.expected > Decimal(0), "the hours at full size still cost something"

@@ -27,8 +27,14 @@ def price_item(itype: str, usd: str, unit: str = "Hrs") -> str:
         {
             "product": {
                 "productFamily": "Compute Instance",
-                "attributes": {"instanceType": itype, "regionCode": "us-east-1", "operatingSystem": "Linux",
-                               "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used"},
+                "attributes": {
+                    "instanceType": itype,
+                    "regionCode": "us-east-1",
+                    "operatingSystem": "Linux",
+                    "tenancy": "Shared",
+                    "preInstalledSw": "NA",
+                    "capacitystatus": "Used",
+                },
                 "sku": sku,
             },
             "serviceCode": "AmazonEC2",
@@ -75,8 +81,12 @@ def stubbed_pricing(pages: list[list[str]]):  # noqa: ANN201
 
 
 def test_on_demand_prices_are_read_from_every_page_of_json_string_items():
-    client, stub = stubbed_pricing([[price_item("g5.xlarge", "1.0060000000")],
-                                    [price_item("g6.xlarge", "0.8048000000"), price_item("g6.xlarge", "0", "Hrs")]])
+    client, stub = stubbed_pricing(
+        [
+            [price_item("g5.xlarge", "1.0060000000")],
+            [price_item("g6.xlarge", "0.8048000000"), price_item("g6.xlarge", "0", "Hrs")],
+        ]
+    )
     prices = refresh.fetch_on_demand(client, "us-east-1")
     stub.assert_no_pending_responses()
     assert prices == {"g5.xlarge": Decimal("1.006"), "g6.xlarge": Decimal("0.8048")}, "both pages, zero rates skipped"
@@ -84,8 +94,14 @@ def test_on_demand_prices_are_read_from_every_page_of_json_string_items():
 
 def test_filters_follow_the_catalog_terms():
     fields = {f["Field"]: f["Value"] for f in refresh.on_demand_filters("us-east-1")}
-    assert fields == {"regionCode": "us-east-1", "operatingSystem": "Linux", "preInstalledSw": "NA",
-                      "capacitystatus": "Used", "tenancy": "Shared", "productFamily": "Compute Instance"}, fields
+    assert fields == {
+        "regionCode": "us-east-1",
+        "operatingSystem": "Linux",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+        "tenancy": "Shared",
+        "productFamily": "Compute Instance",
+    }, fields
 
 
 def test_spot_history_averages_records_into_a_saving_and_keeps_interruption_bands():
@@ -93,19 +109,33 @@ def test_spot_history_averages_records_into_a_saving_and_keeps_interruption_band
     stub = Stubber(ec2)
     stub.add_response(
         "describe_spot_price_history",
-        {"SpotPriceHistory": [
-            {"AvailabilityZone": "us-east-1a", "InstanceType": "g5.xlarge", "ProductDescription": "Linux/UNIX",
-             "SpotPrice": "0.400000", "Timestamp": NOW},
-            {"AvailabilityZone": "us-east-1b", "InstanceType": "g5.xlarge", "ProductDescription": "Linux/UNIX",
-             "SpotPrice": "0.500000", "Timestamp": NOW},
-        ]},
+        {
+            "SpotPriceHistory": [
+                {
+                    "AvailabilityZone": "us-east-1a",
+                    "InstanceType": "g5.xlarge",
+                    "ProductDescription": "Linux/UNIX",
+                    "SpotPrice": "0.400000",
+                    "Timestamp": NOW,
+                },
+                {
+                    "AvailabilityZone": "us-east-1b",
+                    "InstanceType": "g5.xlarge",
+                    "ProductDescription": "Linux/UNIX",
+                    "SpotPrice": "0.500000",
+                    "Timestamp": NOW,
+                },
+            ]
+        },
         {"InstanceTypes": ["g5.xlarge"], "ProductDescriptions": ["Linux/UNIX"], "StartTime": ANY, "EndTime": NOW},
     )
     stub.activate()
     means = refresh.fetch_spot_means(ec2, ["g5.xlarge"], 30, NOW)
     assert means == {"g5.xlarge": Decimal("0.45")}, "simple mean of the records"
     current = json.loads(CATALOG_PATH.read_text())
-    data = refresh.refreshed_catalog(current, {"g5.xlarge": Decimal("1.0")}, means, region="us-east-1", days=30, now=NOW)
+    data = refresh.refreshed_catalog(
+        current, {"g5.xlarge": Decimal("1.0")}, means, region="us-east-1", days=30, now=NOW
+    )
     g5 = data["instances"]["g5.xlarge"]
     assert (g5["on_demand_hourly"], g5["spot_saving_pct"]) == (1.0, 55), "1 - 0.45/1.0 = 55%"
     assert g5["interruption_band"] == current["instances"]["g5.xlarge"]["interruption_band"], "bands kept"

@@ -11,6 +11,7 @@ from infra.cost.model import Range, Report, WaterfallStep
 from infra.cost.render import money, quantity, span
 from infra.cost.render.table import by_cost
 
+SVG = "http://www.w3.org/2000/svg"
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}td,th{border-bottom:1px solid #ddd;padding:.25rem .6rem}
@@ -32,7 +33,7 @@ def category_chart(report: Report) -> str:
     top = max((float(r.high or 0) for _, r in rows), default=1.0) or 1.0
     width, left, bar_h = 700, 170, 22
     height = 20 + len(rows) * (bar_h + 8)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="cost by component">']
+    parts = [f'<svg xmlns="{SVG}" width="{width}" height="{height}" role="img" aria-label="cost by component">']
     for i, (name, r) in enumerate(rows):
         y = 10 + i * (bar_h + 8)
         scale = (width - left - 110) / top
@@ -54,7 +55,7 @@ def waterfall_chart(steps: list[WaterfallStep]) -> str:
     top = float(steps[0].monthly) or 1.0
     width, height, base_y, col = 640, 300, 260, 150
     scale = (base_y - 20) / top
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="savings waterfall">']
+    parts = [f'<svg xmlns="{SVG}" width="{width}" height="{height}" role="img" aria-label="savings waterfall">']
     level = 0.0
     for i, s in enumerate(steps):
         x = 20 + i * col
@@ -80,7 +81,8 @@ def to_html(report: Report) -> str:
     total = report.total
     title = f"frugal cost preview: {report.project}/{report.stack}"
     out = [
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title><style>{CSS}</style></head><body>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f"<p><b>Expected {escape(money(total.expected))}/month</b> (range {escape(span(total))}), priced "
         f"{escape(report.priced_on)} from the {escape(report.plan_source)} plan.</p>",
@@ -91,27 +93,42 @@ def to_html(report: Report) -> str:
     out += ["<h2>Cost by component</h2>", category_chart(report)]
     if report.waterfall:
         out += ["<h2>Savings against all on-demand, 24x7 at peak</h2>", waterfall_chart(report.waterfall)]
-    out.append("<h2>Breakdown</h2><table><tr><th>resource / component</th><th class=n>quantity</th><th>unit</th>"
-               "<th class=n>low</th><th class=n>expected</th><th class=n>high</th></tr>")
+    out.append(
+        "<h2>Breakdown</h2><table><tr><th>resource / component</th><th class=n>quantity</th><th>unit</th>"
+        "<th class=n>low</th><th class=n>expected</th><th class=n>high</th></tr>"
+    )
     for r in by_cost(report):
         if r.status == "free":
             continue
         m = r.monthly.rounded()
-        out.append(f"<tr class=res><td>{escape(r.name)} <small>{escape(r.type)}</small></td><td></td><td></td>"
-                   f"<td class=n>{money(m.low)}</td><td class=n>{money(m.expected)}</td><td class=n>{money(m.high)}</td></tr>")
+        out.append(
+            f"<tr class=res><td>{escape(r.name)} <small>{escape(r.type)}</small></td><td></td><td></td>"
+            f"<td class=n>{money(m.low)}</td><td class=n>{money(m.expected)}</td><td class=n>{money(m.high)}</td></tr>"
+        )
         for c in r.components:
             cm = c.monthly.rounded()
-            out.append(f"<tr><td>&nbsp;&nbsp;{escape(c.name)}</td><td class=n>{escape(quantity(c.monthly_quantity))}</td>"
-                       f"<td>{escape(c.unit)}</td><td class=n>{money(cm.low)}</td><td class=n>{money(cm.expected)}</td>"
-                       f"<td class=n>{money(cm.high)}</td></tr>")
-    out.append(f"<tr class=res><td>Total</td><td></td><td></td><td class=n>{money(total.low)}</td>"
-               f"<td class=n>{money(total.expected)}</td><td class=n>{money(total.high)}</td></tr></table>")
+            out.append(
+                f"<tr><td>&nbsp;&nbsp;{escape(c.name)}</td><td class=n>{escape(quantity(c.monthly_quantity))}</td>"
+                f"<td>{escape(c.unit)}</td><td class=n>{money(cm.low)}</td><td class=n>{money(cm.expected)}</td>"
+                f"<td class=n>{money(cm.high)}</td></tr>"
+            )
+    out.append(
+        f"<tr class=res><td>Total</td><td></td><td></td><td class=n>{money(total.low)}</td>"
+        f"<td class=n>{money(total.expected)}</td><td class=n>{money(total.high)}</td></tr></table>"
+    )
     if report.unpriced:
         out.append("<p class=warn>Not priced (unknown): " + escape(", ".join(r.name for r in report.unpriced)) + "</p>")
     if report.warnings:
-        out.append("<h2>Warnings</h2><ul>" + "".join(f"<li class=warn>{escape(w)}</li>" for w in report.warnings) + "</ul>")
+        out.append(
+            "<h2>Warnings</h2><ul>" + "".join(f"<li class=warn>{escape(w)}</li>" for w in report.warnings) + "</ul>"
+        )
     out.append("<h2>Assumptions</h2><ul>" + "".join(f"<li>{escape(a)}</li>" for a in report.assumptions) + "</ul>")
-    out.append("<h2>Price sources</h2><ul>" + "".join(
-        f"<li>{escape(k)}: {escape(v['source'])} (as of {escape(v['as_of'])})</li>" for k, v in report.catalog.items()
-    ) + "</ul></body></html>\n")
+    out.append(
+        "<h2>Price sources</h2><ul>"
+        + "".join(
+            f"<li>{escape(k)}: {escape(v['source'])} (as of {escape(v['as_of'])})</li>"
+            for k, v in report.catalog.items()
+        )
+        + "</ul></body></html>\n"
+    )
     return "\n".join(out)

@@ -83,7 +83,9 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "kind": s.kind,
                 "monthly_usd": dec(cents(s.monthly)),
                 "pct_of_baseline": None if s.pct_of_baseline is None else str(s.pct_of_baseline),
-                "pct_of_compute_baseline": None if s.pct_of_compute_baseline is None else str(s.pct_of_compute_baseline),
+                "pct_of_compute_baseline": None
+                if s.pct_of_compute_baseline is None
+                else str(s.pct_of_compute_baseline),
             }
             for s in report.waterfall
         ],

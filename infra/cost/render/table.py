@@ -27,7 +27,8 @@ def _free_summary(report: Report) -> str:
 def print_report(report: Report, console: Console) -> None:
     total = report.total
     table = Table(
-        title=f"{report.project}/{report.stack}: monthly cost preview ({report.plan_source} plan, priced {report.priced_on})",
+        title=f"{report.project}/{report.stack}: monthly cost preview "
+        f"({report.plan_source} plan, priced {report.priced_on})",
         title_justify="left",
     )
     table.add_column("resource / component", max_width=62)
@@ -41,7 +42,15 @@ def print_report(report: Report, console: Console) -> None:
         if r.status == "free":
             continue
         m = r.monthly.rounded()
-        table.add_row(f"[bold]{r.name}[/bold] [dim]{r.type.split(':')[-1]}[/dim]", "", "", "", money(m.low), money(m.expected), money(m.high))
+        table.add_row(
+            f"[bold]{r.name}[/bold] [dim]{r.type.split(':')[-1]}[/dim]",
+            "",
+            "",
+            "",
+            money(m.low),
+            money(m.expected),
+            money(m.high),
+        )
         if r.status == "not-priced":
             table.add_row(f"  └─ {r.note}", "", "", "", "-", "-", "-")
         for i, c in enumerate(r.components):
@@ -58,7 +67,15 @@ def print_report(report: Report, console: Console) -> None:
             )
     table.add_section()
     label = "OVERALL TOTAL" + ("" if report.complete else " (incomplete: see not priced)")
-    table.add_row(f"[bold]{label}[/bold]", "", "", "", money(total.low), f"[bold]{money(total.expected)}[/bold]", money(total.high))
+    table.add_row(
+        f"[bold]{label}[/bold]",
+        "",
+        "",
+        "",
+        money(total.low),
+        f"[bold]{money(total.expected)}[/bold]",
+        money(total.high),
+    )
     console.print(table)
     if free := _free_summary(report):
         console.print(free)
@@ -85,13 +102,16 @@ def print_report(report: Report, console: Console) -> None:
         console.print(wf)
     for p in report.pools:
         console.print(
-            f"Pool {p.name}: {len(p.overrides)} types, peak {p.peak_capacity}, {p.schedule_actions} scheduled action starts a week; "
-            f"{quantity(p.on_demand_hours_per_month)} on-demand + {quantity(p.spot_hours_per_month)} spot instance-hours/month"
+            f"Pool {p.name}: {len(p.overrides)} types, peak {p.peak_capacity}, "
+            f"{p.schedule_actions} scheduled action starts a week; {quantity(p.on_demand_hours_per_month)} on-demand "
+            f"+ {quantity(p.spot_hours_per_month)} spot instance-hours/month"
         )
     dates = "; ".join(f"{k} {v['as_of']}" for k, v in report.catalog.items())
     console.print(f"Prices as of: {dates} (sources in --format json)")
     if report.unpriced:
-        console.print("[yellow]Not priced (cost unknown, not counted):[/yellow] " + ", ".join(r.name for r in report.unpriced))
+        console.print(
+            "[yellow]Not priced (cost unknown, not counted):[/yellow] " + ", ".join(r.name for r in report.unpriced)
+        )
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     console.print("Assumptions:")
