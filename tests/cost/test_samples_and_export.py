@@ -47,3 +47,24 @@ def test_the_program_exports_the_same_expected_cost_frugal_preview_prints(any_pl
         "on a fixed day too"
     )
     assert not any("drifted" in w for w in report.warnings), "no drift warning"
+
+
+def test_the_config_feed_agrees_with_the_plan_for_a_variant_stack():
+    """Existing VPC (no NAT), no schedule, no Slack, no shared cache: the two feeds still agree."""
+    from infra.config import parse
+    from infra.offline import run_offline
+    from tests.fakes import as_engine_config, stack_values
+
+    values = stack_values("prod")
+    values["network"] = {
+        "vpc_id": "vpc-0123456789abcdef0",
+        "private_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    }
+    values.pop("schedule")
+    values["budget"].pop("slack_webhook_secret_name")
+    values["cache"] = {"enabled": False}
+    plan = run_offline("prod", config=as_engine_config(values))
+    cfg = parse("prod", values)
+    expected = estimate_plan(plan, on=PRICED_ON).total.expected
+    assert expected_monthly_cost(cfg, PRICED_ON) == expected, "config feed == plan feed for the variant"
+    assert not plan.of_type("aws:ec2/natGateway:NatGateway"), "the variant really has no NAT gateways"

@@ -90,7 +90,10 @@ def to_html(report: Report) -> str:
     if report.budget_monthly_usd is not None and total.expected is not None:
         pct = total.expected * 100 / report.budget_monthly_usd
         out.append(f"<p>Budget {escape(money(report.budget_monthly_usd))}/month: expected is {pct:.1f}% of it.</p>")
-    out += ["<h2>Cost by component</h2>", category_chart(report)]
+    out += [
+        "<h2>Cost by component</h2><p><small>bar: expected; line: low to high</small></p>",
+        category_chart(report),
+    ]
     if report.waterfall:
         out += ["<h2>Savings against all on-demand, 24x7 at peak</h2>", waterfall_chart(report.waterfall)]
     out.append(
