@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from infra.cli import EXIT_OK, EXIT_USAGE, command
+
+if TYPE_CHECKING:  # imported lazily at run time so that `frugal --help` stays fast
+    from infra.cost.model import Report
+    from infra.plan import Plan
 
 EXIT_OVER_BUDGET = 3
 
@@ -73,7 +79,7 @@ def load_plan(
     stack_export: Path | None = None,
     plan_json: Path | None = None,
     before: bool = False,
-):  # noqa: ANN201 (Plan; imports stay lazy so --help is fast)
+) -> Plan:
     """A plan from one of the inputs; `ref` is a stack name or a file whose kind is detected."""
     from infra.readers import CliJsonError, read_preview_json, read_stack_export
 
@@ -118,7 +124,7 @@ def load_plan(
     return run_offline(stack, root or REPO_ROOT)
 
 
-def _report(plan, args: argparse.Namespace):  # noqa: ANN001, ANN202
+def _report(plan: Plan, args: argparse.Namespace) -> Report:
     from infra.cost.estimate import estimate_plan
     from infra.cost.usage import load_usage
 
@@ -144,7 +150,7 @@ def budget_gate(expected: Decimal | None, limit: Decimal, what: str) -> tuple[in
     return EXIT_OK, f"within budget: expected monthly cost ${expected:,.2f} <= {what} ${limit:,.2f}"
 
 
-def _run_guarded(run):  # noqa: ANN001, ANN202
+def _run_guarded(run: Callable[[], int]) -> int:
     from infra.cost.plan_pools import PlanShapeError
     from infra.cost.schedules import ScheduleError
     from infra.cost.usage import UsageError
@@ -248,7 +254,8 @@ def add_refresh_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="write here instead of the shipped catalog")
 
 
-def refresh_command(args: argparse.Namespace, pricing=None, ec2=None) -> int:  # noqa: ANN001
+def refresh_command(args: argparse.Namespace, pricing: Any = None, ec2: Any = None) -> int:
+    """Injectable clients (tests pass stubbed ones); by default boto3's, with the usual credential chain."""
     from datetime import UTC, datetime
 
     import boto3

@@ -12,7 +12,7 @@ from decimal import Decimal
 from infra.catalog import Catalog, load_catalog
 from infra.cost.model import Report, ResourceCost
 from infra.cost.plan_pools import pool_specs
-from infra.cost.pools import on_demand_range, pool_hours, price_pool, spot_range, volume_components
+from infra.cost.pools import PoolSpec, on_demand_range, pool_hours, price_pool, spot_range, volume_components
 from infra.cost.prices import PRICES, REGION
 from infra.cost.resources import Context, num, price_resource
 from infra.cost.usage import Usage
@@ -52,7 +52,7 @@ def _budget(plan: Plan, warnings: list[str]) -> Decimal | None:
     return num(monthly[0].inputs.get("limitAmount"))
 
 
-def _levels(spec, catalog: Catalog) -> PoolLevels | None:  # noqa: ANN001 (PoolSpec)
+def _levels(spec: PoolSpec, catalog: Catalog) -> PoolLevels | None:
     scratch: list[str] = []
     od = on_demand_range(spec.overrides, spec.on_demand_strategy, catalog, scratch).expected
     spot = spot_range(spec.overrides, spec.spot_strategy, catalog, scratch, od).expected

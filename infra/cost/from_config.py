@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from infra.config import PROJECT, ExistingVpc, StackConfig
 from infra.cost.estimate import estimate_plan
@@ -20,14 +21,13 @@ from infra.plan import Plan, PlannedResource
 from infra.schedule import cron_recurrence
 
 
-def _r(stack: str, type_: str, name: str, inputs: dict, **extra) -> PlannedResource:  # noqa: ANN003
+def _r(stack: str, type_: str, name: str, inputs: dict[str, Any]) -> PlannedResource:
     return PlannedResource(
         urn=f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}",
         type=type_,
         name=name,
         custom=True,
         inputs=inputs,
-        **extra,
     )
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from infra.cost.model import Range, cents
+
+if TYPE_CHECKING:
+    from infra.cost.model import Report
 
 FORMATS = ("table", "json", "markdown", "html")
 
@@ -50,7 +54,8 @@ def unit_price(r: Range) -> str:
     return fmt(r.expected) if r.low == r.high else f"{fmt(r.low)} | {fmt(r.expected)} | {fmt(r.high)}"
 
 
-def render(report, fmt: str) -> str:  # noqa: ANN001 (Report; import kept lazy for speed)
+def render(report: Report, fmt: str) -> str:
+    """The report in one of FORMATS (renderer modules are imported only when used)."""
     if fmt == "json":
         from infra.cost.render.json_out import to_json
 
