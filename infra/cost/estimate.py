@@ -6,6 +6,7 @@ from the program's components, so it prices what Pulumi would really create.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from infra.cost.resources import Context, num, price_resource
 from infra.cost.usage import Usage
 from infra.cost.waterfall import PoolLevels, pool_levels, waterfall
 from infra.plan import Plan
-from infra.schedule import HOURS_PER_MONTH
+from infra.schedule import HOURS_PER_MONTH, Capacity
 
 BUDGET = "aws:budgets/budget:Budget"
 COST_OUTPUT = "expected_monthly_cost_usd"
@@ -66,6 +67,15 @@ def _levels(spec: PoolSpec, catalog: Catalog) -> PoolLevels | None:
     return pool_levels(hours.peak, hours.on_demand, hours.spot, od, spot or Decimal(0), volume / HOURS_PER_MONTH)
 
 
+def _ceiling(spec: PoolSpec, catalog: Catalog) -> Decimal | None:
+    """The pool's expected monthly cost at max size every hour: the autoscaler's worst case."""
+    at_max = replace(
+        spec, initial=Capacity(spec.initial.max_size, spec.initial.max_size, spec.initial.max_size), actions=[]
+    )
+    cost, _, _ = price_pool(at_max, catalog, "ceiling")
+    return cost.monthly.expected
+
+
 def estimate_plan(
     plan: Plan, *, usage: Usage | None = None, on: date | None = None, catalog: Catalog | None = None
 ) -> Report:
@@ -89,6 +99,12 @@ def estimate_plan(
         assumptions.extend(notes)
         if not spec.actions:
             assumptions.append(f"{spec.name}: no scheduled actions; priced at its own desired size all month")
+        ceiling = _ceiling(spec, catalog)
+        if ceiling is not None:
+            assumptions.append(
+                f"{spec.name}: if the cluster autoscaler held it at its max size ({spec.initial.max_size}) all month "
+                f"it would cost {ceiling.quantize(Decimal('0.01'))} USD at expected prices (not in the totals)"
+            )
         level = _levels(spec, catalog)
         if level is None:
             warnings.append(f"{spec.name}: prices unknown, left out of the savings waterfall")
