@@ -116,8 +116,22 @@ EKS_STANDARD_SUPPORT_ENDS: dict[str, date] = {
     "1.32": date(2026, 3, 23),
     "1.33": date(2026, 7, 29),
     "1.34": date(2026, 12, 2),
+    "1.35": date(2027, 3, 27),
 }
-EKS_CALENDAR_SOURCE = "Amazon EKS Kubernetes release calendar (docs.aws.amazon.com/eks, kubernetes-versions)"
+# Standard support lasts 14 months, extended support 12 more; after that AWS upgrades the cluster.
+EKS_EXTENDED_SUPPORT_ENDS: dict[str, date] = {
+    "1.29": date(2026, 3, 23),
+    "1.30": date(2026, 7, 23),
+    "1.31": date(2026, 11, 26),
+    "1.32": date(2027, 3, 23),
+    "1.33": date(2027, 7, 29),
+    "1.34": date(2027, 12, 2),
+    "1.35": date(2028, 3, 27),
+}
+EKS_CALENDAR_SOURCE = (
+    "Amazon EKS Kubernetes release calendar (docs.aws.amazon.com/eks, kubernetes-versions; dates as listed "
+    "on endoflife.date/amazon-eks)"
+)
 
 
 def price(key: str) -> Price:
@@ -130,6 +144,12 @@ def price(key: str) -> Price:
 def eks_hourly(version: str | None, on: date) -> tuple[Price, str | None]:
     """The control plane's hourly price for a version on a date, and why it is extended, if it is."""
     ends = EKS_STANDARD_SUPPORT_ENDS.get(version or "")
+    gone = EKS_EXTENDED_SUPPORT_ENDS.get(version or "")
+    if gone is not None and on > gone:
+        return price("eks.extended_support_hour"), (
+            f"Kubernetes {version} left EKS extended support on {gone.isoformat()} ({EKS_CALENDAR_SOURCE}); AWS "
+            "upgrades such clusters automatically; priced at the extended rate; fix: upgrade the cluster version"
+        )
     if ends is not None and on > ends:
         return price("eks.extended_support_hour"), (
             f"Kubernetes {version} left EKS standard support on {ends.isoformat()} ({EKS_CALENDAR_SOURCE}); "
