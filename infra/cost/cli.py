@@ -150,7 +150,7 @@ def budget_gate(expected: Decimal | None, limit: Decimal, what: str) -> tuple[in
     return EXIT_OK, f"within budget: expected monthly cost ${expected:,.2f} <= {what} ${limit:,.2f}"
 
 
-def _run_guarded(run: Callable[[], int]) -> int:
+def _run_guarded(name: str, run: Callable[[], int]) -> int:
     from infra.cost.plan_pools import PlanShapeError
     from infra.cost.schedules import ScheduleError
     from infra.cost.usage import UsageError
@@ -158,7 +158,7 @@ def _run_guarded(run: Callable[[], int]) -> int:
     try:
         return run()
     except (InputError, UsageError, ScheduleError, PlanShapeError) as exc:
-        print(f"frugal: {exc}", file=sys.stderr)
+        print(f"frugal {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -207,7 +207,7 @@ def preview_command(args: argparse.Namespace) -> int:
             status = max(status, code)
         return status
 
-    return _run_guarded(run)
+    return _run_guarded("preview", run)
 
 
 def _diff_args(p: argparse.ArgumentParser) -> None:
@@ -241,7 +241,7 @@ def diff_command(args: argparse.Namespace) -> int:
         _emit(text, args.out)
         return EXIT_OK
 
-    return _run_guarded(run)
+    return _run_guarded("diff", run)
 
 
 def add_refresh_parser(sub: argparse._SubParsersAction) -> None:

@@ -92,7 +92,8 @@ def diff_reports(past: Report, now: Report) -> list[Change]:
                 _components(old, new),
             )
         )
-    return changes
+    # Biggest change first, as a reviewer reads them; unknown deltas first of all (they need a look).
+    return sorted(changes, key=lambda c: (c.delta is not None, -abs(c.delta or 0), c.name))
 
 
 def total_delta(past: Report, now: Report) -> Range:
