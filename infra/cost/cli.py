@@ -203,6 +203,8 @@ def preview_command(args: argparse.Namespace) -> int:
             gates.append((report.budget_monthly_usd, "the stack's budget"))
         for limit, what in gates:
             code, message = budget_gate(report.total.expected, limit, what)
+            if not report.complete:
+                message += f" (incomplete: {len(report.unpriced)} resource(s) not priced are not in the total)"
             print(f"frugal preview: {message}", file=sys.stderr)
             status = max(status, code)
         return status
