@@ -91,7 +91,10 @@ class ResourceCost(BaseModel):
 
     @property
     def monthly(self) -> Range:
-        total = ZERO if self.status != "not-priced" else Range.unknown()
+        """Sum of the known components; unknown when nothing about it is known (never a made-up 0)."""
+        if self.status == "not-priced" or (self.components and not any(c.monthly.known for c in self.components)):
+            return Range.unknown()
+        total = ZERO
         for component in self.components:
             total = total + component.monthly
         return total
