@@ -86,6 +86,12 @@ def estimate_plan(
     assumptions: list[str] = list(ASSUMPTIONS)
     ctx = Context(catalog=catalog, usage=usage, on=on, warnings=warnings, assumptions=assumptions)
 
+    regions = sorted({str(r.inputs["region"]) for r in plan.of_type("pulumi:providers:aws") if r.inputs.get("region")})
+    if any(region != REGION for region in regions):
+        warnings.append(
+            f"the plan deploys to {', '.join(regions)} but the prices are {REGION} list prices (other regions "
+            "usually cost more); fix: `frugal prices refresh --region <region>` for EC2, and read the rest as estimates"
+        )
     specs, plan_notes = pool_specs(plan)
     warnings.extend(plan_notes)
     pool_costs: dict[str, ResourceCost] = {}

@@ -102,3 +102,15 @@ def test_a_removed_resource_is_a_minus_line_with_a_negative_amount():
     after = estimate_plan(Plan(project="p", stack="b", source="offline", resources=[]), on=PRICED_ON)
     [change] = diff_reports(before, after)
     assert (change.op, change.delta) == ("-", Decimal("-37.35")), "removal saves the NAT's cost"
+
+
+def test_a_plan_in_another_region_is_warned_that_prices_are_us_east_1():
+    provider = PlannedResource(
+        urn="urn:pulumi:s::p::pulumi:providers:aws::aws",
+        type="pulumi:providers:aws",
+        name="aws",
+        custom=True,
+        inputs={"region": "eu-west-1"},
+    )
+    report = estimate_plan(Plan(project="p", stack="s", source="offline", resources=[provider]), on=PRICED_ON)
+    assert any("eu-west-1" in w and "us-east-1 list prices" in w for w in report.warnings), report.warnings
