@@ -30,10 +30,10 @@ def test_prod_small_pool_hours_follow_the_schedule_and_aws_split_rule(prod_plan:
     assert pool.peak_capacity == 4, "peak desired is 4"
 
 
-def test_prod_large_pool_is_all_on_demand_because_base_one_plus_half_of_one_rounds_up(prod_plan: Plan):
+def test_prod_large_pool_keeps_one_on_demand_node_and_runs_the_rest_on_spot(prod_plan: Plan):
     pool = _pool(estimate_plan(prod_plan, on=PRICED_ON), "pool-large-asg")
-    assert pool.spot_hours_per_month == 0, "desired <= 2 with base 1 and 50% above: ceil(0.5) = 1 more on-demand"
-    assert pool.on_demand_hours_per_month == hours_per_month(50 * 2 + 25 * 1), "peak 2, shoulder 1, else 0"
+    assert pool.on_demand_hours_per_month == hours_per_month(50 * 1 + 25 * 1), "the base: one node, peak and shoulder"
+    assert pool.spot_hours_per_month == hours_per_month(50 * 1), "base 1, 0% above: the second peak node is spot"
 
 
 def test_dev_spot_expected_is_the_mean_of_the_three_cheapest_overrides(dev_plan: Plan):
@@ -50,8 +50,8 @@ def test_eks_control_plane_is_billed_at_the_extended_rate_after_standard_support
         report = estimate_plan(dev_plan, on=on)
         return next(r for r in report.resources if r.type == "aws:eks/cluster:Cluster").monthly.expected
 
-    assert eks(date(2026, 7, 29)) == Decimal("73.00"), "1.33 is in standard support through 2026-07-29"
-    assert eks(date(2026, 7, 30)) == Decimal("438.00"), "extended support bills $0.60/h from the next day"
+    assert eks(date(2027, 3, 27)) == Decimal("73.00"), "1.35 is in standard support through 2027-03-27"
+    assert eks(date(2027, 3, 28)) == Decimal("438.00"), "extended support bills $0.60/h from the next day"
 
 
 def test_the_expected_total_is_inside_its_range_and_complete_for_both_stacks(any_plan: Plan):
