@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## make demo: the main job on embedded defaults: the offline plan of the dev stack.
+## make demo: the main job on embedded defaults: the offline plan of the dev stack, then its cost preview.
 demo: setup
 	$(VENV)/bin/frugal plan --stack dev
+	$(VENV)/bin/frugal preview --stack dev
 
 ## make test: lint, then the whole test suite (offline; real components where the suite needs them).
 test: setup

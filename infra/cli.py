@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 # Modules that register more subcommands with @command when imported (one line per area).
-COMMAND_MODULES: tuple[str, ...] = ("policies.command",)
+COMMAND_MODULES: tuple[str, ...] = ("infra.cost.cli", "policies.command")
 
 
 def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -56,12 +56,19 @@ def _prices_args(p: argparse.ArgumentParser) -> None:
     derive.add_argument("--on-demand", type=Path, default=_REFERENCE / "aws" / "ec2-on-demand-us-east-1.json")
     derive.add_argument("--spot-advisor", type=Path, default=_REFERENCE / "aws" / "spot-advisor-data.json")
     derive.add_argument("--spot-as-of", default="2025-06-28", help="date of the spot advisor snapshot")
+    from infra.cost.cli import add_refresh_parser
+
+    add_refresh_parser(sub)
 
 
 @command("prices", _prices_args)
 def prices_command(args: argparse.Namespace) -> int:
     from infra.catalog import CATALOG_PATH, derive_catalog
 
+    if args.action == "refresh":
+        from infra.cost.cli import refresh_command
+
+        return refresh_command(args)
     if args.action == "derive":
         for path in (args.on_demand, args.spot_advisor):
             if not path.is_file():
@@ -105,4 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m infra.cli` runs this file as __main__, a second copy of the module: command modules
+    # register into infra.cli.COMMANDS, so dispatch through the imported module, not this copy.
+    from infra import cli
+
+    sys.exit(cli.main())

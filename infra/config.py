@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -20,13 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.catalog import load_catalog
+from infra.cost.prices import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
 from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour, coverage_problems
 
 PROJECT = "frugal-llm"
 # Keys read from the project namespace; anything else under `frugal-llm:` is a typo we report.
 TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly", "cache")
 SPOT_DIVERSITY_ADVICE = 10
-SUPPORTED_K8S = ("1.30", "1.31", "1.32", "1.33", "1.34")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -99,7 +100,7 @@ class ExistingVpc(_Model):
 
 
 class ClusterConfig(_Model):
-    kubernetes_version: str = "1.33"
+    kubernetes_version: str = "1.35"
     endpoint_public_access_cidrs: list[str] = Field(min_length=1)
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365] = 30
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
@@ -113,12 +114,21 @@ class ClusterConfig(_Model):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, v: str) -> str:
-        if v not in SUPPORTED_K8S:
+        # One calendar for validation and pricing: a version EKS no longer runs at all is an error; one
+        # past standard support still deploys but at 6x the control-plane price (the plan warns).
+        today = date.today()
+        usable = [ver for ver, end in EKS_EXTENDED_SUPPORT_ENDS.items() if end >= today]
+        if v not in usable:
             raise ValueError(
-                f"rule: one of {', '.join(SUPPORTED_K8S)} (EKS standard support with an AL2023 NVIDIA AMI); "
-                "fix: pick a supported version"
+                f"rule: a version EKS still supports on {today.isoformat()} ({', '.join(usable)}); "
+                "fix: pick one, preferably in standard support"
             )
         return v
+
+    @property
+    def in_extended_support(self) -> bool:
+        """Past standard support: $0.60 instead of $0.10 per cluster-hour."""
+        return EKS_STANDARD_SUPPORT_ENDS[self.kubernetes_version] < date.today()
 
     @field_validator("endpoint_public_access_cidrs")
     @classmethod

@@ -20,6 +20,7 @@ from infra.components import (
     SharedCacheArgs,
 )
 from infra.config import PROJECT, StackConfig
+from infra.cost.from_config import expected_monthly_cost
 
 STACK_TAG_KEY = "frugal-stack"
 
@@ -106,3 +107,5 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("node_pool_asg_names", {name: pool.asg_name for name, pool in pools.items()})
     pulumi.export("alert_topic_arn", alarms.topic_arn)
     pulumi.export("budget_monthly_limit_usd", str(cfg.budget.monthly_limit_usd))
+    # The cost preview's expected figure (infra/cost/from_config.py), so `pulumi preview` shows it.
+    pulumi.export("expected_monthly_cost_usd", str(expected_monthly_cost(cfg)))

@@ -24,3 +24,9 @@ def prod_plan() -> Plan:
 @pytest.fixture(params=["dev", "prod"])
 def any_plan(request: pytest.FixtureRequest, dev_plan: Plan, prod_plan: Plan) -> Plan:
     return {"dev": dev_plan, "prod": prod_plan}[request.param]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite golden files (tests/cost/golden/) instead of comparing"
+    )

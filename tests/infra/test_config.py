@@ -49,7 +49,7 @@ BAD_CONFIGS = [
         "endpoint_public_access_cidrs",
         ["whole internet"],
     ),
-    ("old-k8s", _set("cluster.kubernetes_version", "1.21"), "cluster.kubernetes_version", ["supported"]),
+    ("old-k8s", _set("cluster.kubernetes_version", "1.21"), "cluster.kubernetes_version", ["still supports"]),
     ("bad-tz", _set("schedule.time_zone", "America/NewYork"), "schedule.time_zone", ["IANA", "New_York"]),
     ("overlap", _set("schedule.periods.0.end_hour", 21), "schedule", ["both claim", "Mon 20:00-Mon 21:00"]),
     ("gap", _set("schedule.periods.2.days", ["sat"]), "schedule", ["no period covers", "Sun 08:00-Sun 20:00"]),
@@ -123,10 +123,33 @@ def test_dev_and_prod_differ_the_way_environments_should():
     assert all(p.on_demand_base_capacity == 0 and p.on_demand_percentage_above_base == 0 for p in dev.pools), (
         "dev runs on spot only"
     )
-    assert all(p.on_demand_base_capacity >= 1 and p.on_demand_percentage_above_base > 0 for p in prod.pools), (
-        "prod keeps an on-demand base and a share above it"
-    )
+    assert all(p.on_demand_base_capacity >= 1 for p in prod.pools), "prod keeps an on-demand base in every tier"
+    assert any(p.on_demand_percentage_above_base > 0 for p in prod.pools), "and an on-demand share above it"
     dev_week = dev.pool_capacity_by_hour(dev.pools[0])
     assert dev_week[0].desired == 0 and dev_week[5 * 24 + 12].desired == 0, "dev is off at night and at weekends"
     assert dev_week[12].desired == 1, "dev runs during working hours"
     assert prod.budget.monthly_limit_usd > dev.budget.monthly_limit_usd, "prod has the larger budget"
+
+
+def test_a_version_eks_no_longer_runs_is_refused_and_one_past_standard_support_warns():
+    from datetime import date
+
+    from infra.cost.prices import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
+
+    today = date.today()
+    gone = [v for v, end in EKS_EXTENDED_SUPPORT_ENDS.items() if end < today]
+    extended = [
+        v for v in EKS_STANDARD_SUPPORT_ENDS if EKS_STANDARD_SUPPORT_ENDS[v] < today <= EKS_EXTENDED_SUPPORT_ENDS[v]
+    ]
+    values = stack_values("dev")
+    if gone:
+        values["cluster"]["kubernetes_version"] = gone[-1]
+        with pytest.raises(ConfigError, match="a version EKS still supports"):
+            parse("dev", values)
+    if extended:
+        values["cluster"]["kubernetes_version"] = extended[0]
+        plan = run_offline("dev", config=as_engine_config(values))
+        assert any("past EKS standard support" in w and "$0.60/h" in w for w in plan.warnings), (
+            f"extended support's 6x price is surfaced: {plan.warnings}"
+        )
+    assert gone or extended, "the calendar has versions on both sides of today to test with"
