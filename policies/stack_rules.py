@@ -14,6 +14,8 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
+from infra.cost import expected_monthly_cost
+from policies.adapter import plan_from_stack
 from policies.props import (
     get,
     is_gpu_asg,
@@ -201,10 +203,6 @@ def expected_cost_within_budget(args: StackValidationArgs, report_violation: Rep
     limits = [(limit, b) for b in _of_type(args, BUDGET) if (limit := _monthly_usd_limit(b)) is not None]
     if not limits:
         args.not_applicable("no monthly USD budget with a known limit to compare with (see budget-with-alerts)")
-    from infra.cost import expected_monthly_cost
-
-    from policies.adapter import plan_from_stack
-
     limit, budget = min(limits, key=lambda pair: pair[0])
     cost = expected_monthly_cost(plan_from_stack(args))
     if cost is None:
@@ -215,7 +213,8 @@ def expected_cost_within_budget(args: StackValidationArgs, report_violation: Rep
         report_violation(
             message(
                 "expected-cost-within-budget",
-                f"the expected monthly cost is ${cost:,.2f}, above budget '{budget.name}' of ${limit:,.2f}",
+                f"the expected monthly cost is ${cost:,.2f}, above budget '{budget.name}' of ${limit:,.2f} "
+                "(the cost model's expected value; `frugal preview` shows its low-high range and assumptions)",
                 f"at most ${ceiling:,.2f}{share} (config maxBudgetPercent)",
                 "lower pools[].max_size/desired_capacity, scale down off-peak (schedule.periods), shift to spot "
                 "(on_demand_percentage_above_base), or raise budget.monthly_limit_usd if the spend is intended",
