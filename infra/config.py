@@ -10,8 +10,10 @@ Every error names the key, the bad value, the rule and the fix (`ConfigError`).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -19,13 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.catalog import load_catalog
+from infra.cost.prices import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
 from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour, coverage_problems
 
 PROJECT = "frugal-llm"
 # Keys read from the project namespace; anything else under `frugal-llm:` is a typo we report.
-TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly")
+TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly", "cache")
 SPOT_DIVERSITY_ADVICE = 10
-SUPPORTED_K8S = ("1.30", "1.31", "1.32", "1.33", "1.34")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -98,7 +100,7 @@ class ExistingVpc(_Model):
 
 
 class ClusterConfig(_Model):
-    kubernetes_version: str = "1.33"
+    kubernetes_version: str = "1.35"
     endpoint_public_access_cidrs: list[str] = Field(min_length=1)
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365] = 30
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
@@ -112,12 +114,21 @@ class ClusterConfig(_Model):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, v: str) -> str:
-        if v not in SUPPORTED_K8S:
+        # One calendar for validation and pricing: a version EKS no longer runs at all is an error; one
+        # past standard support still deploys but at 6x the control-plane price (the plan warns).
+        today = date.today()
+        usable = [ver for ver, end in EKS_EXTENDED_SUPPORT_ENDS.items() if end >= today]
+        if v not in usable:
             raise ValueError(
-                f"rule: one of {', '.join(SUPPORTED_K8S)} (EKS standard support with an AL2023 NVIDIA AMI); "
-                "fix: pick a supported version"
+                f"rule: a version EKS still supports on {today.isoformat()} ({', '.join(usable)}); "
+                "fix: pick one, preferably in standard support"
             )
         return v
+
+    @property
+    def in_extended_support(self) -> bool:
+        """Past standard support: $0.60 instead of $0.10 per cluster-hour."""
+        return EKS_STANDARD_SUPPORT_ENDS[self.kubernetes_version] < date.today()
 
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
@@ -273,7 +284,7 @@ class ScheduleConfig(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            close = sorted(z for z in available_timezones() if v.lower().split("/")[-1] in z.lower())[:3]
+            close = difflib.get_close_matches(v, sorted(available_timezones()), n=3, cutoff=0.8)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ValueError(f"rule: an IANA time zone such as Europe/Berlin; fix: correct it{hint}") from exc
         return v
@@ -320,6 +331,16 @@ class BudgetConfig(_Model):
         return self
 
 
+class SharedCacheConfig(_Model):
+    """The router replicas' shared response cache (ElastiCache); off unless a stack enables it."""
+
+    enabled: bool = False
+    engine: Literal["valkey", "redis"] = "valkey"
+    node_type: str = Field(default="cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    replicas: int = Field(default=1, ge=0, le=5, description="read replicas besides the primary")
+    snapshot_retention_days: int = Field(default=1, ge=0, le=35)
+
+
 class AnomalyConfig(_Model):
     threshold_usd: Decimal = Field(default=Decimal(100), gt=0, description="alert when an anomaly's impact exceeds")
 
@@ -334,6 +355,7 @@ class StackConfig(_Model):
     schedule: ScheduleConfig | None = None
     budget: BudgetConfig
     anomaly: AnomalyConfig = AnomalyConfig()
+    cache: SharedCacheConfig = SharedCacheConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -384,7 +406,9 @@ def _format_error(stack: str, err: dict[str, Any]) -> str:
         return f"{key}: is missing; rule: required; fix: set it in Pulumi.{stack}.yaml"
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key (value {shown}); rule: only documented keys; fix: check the spelling (README)"
-    return f"{key}: got {shown}; {msg}"
+    if err["type"] == "value_error":
+        return f"{key}: got {shown}; {msg}"  # our validators already say rule and fix
+    return f"{key}: got {shown}; rule: {msg}; fix: change it in Pulumi.{stack}.yaml (README: Config reference)"
 
 
 def parse(stack: str, values: dict[str, Any]) -> StackConfig:

@@ -12,12 +12,15 @@ JSON schema `frugal.plan/v1` (stable; additive changes only):
   "source": "offline" | "pulumi-preview" | "pulumi-export",
   "resources": [
     {"urn": str, "type": "aws:ec2/vpc:Vpc", "name": "net-vpc", "custom": bool,
-     "parent": urn | null, "provider": urn | null, "inputs": {camelCase wire names: values}}
+     "parent": urn | null, "provider": urn | null, "inputs": {camelCase wire names: values},
+     "dependencies": [urn], "property_dependencies": {input name: [urn]},
+     "op": null | "create" | "same" | "update" | "replace" | ... (the CLI step, for preview plans)}
   ],
   "outputs": {stack output name: value},
   "warnings": [str]
 }
-Offline ids and computed values are placeholders ending in "-offline" (no cloud was asked).
+Offline ids and computed values are placeholders ending in "-offline" (no cloud was asked); values
+the CLI reports as not yet known are the string "<unknown>", secrets "[secret]".
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class PlannedResource(BaseModel):
     parent: str | None = None
     provider: str | None = None
     inputs: dict[str, Any] = {}
+    dependencies: list[str] = []
+    property_dependencies: dict[str, list[str]] = {}
+    op: str | None = None
 
     @property
     def is_component(self) -> bool:
@@ -51,7 +57,7 @@ class Plan(BaseModel):
     schema_: Literal["frugal.plan/v1"] = SCHEMA
     project: str
     stack: str
-    source: Literal["offline", "pulumi-preview", "pulumi-export"]
+    source: Literal["offline", "pulumi-preview", "pulumi-preview-before", "pulumi-export"]
     resources: list[PlannedResource]
     outputs: dict[str, Any] = {}
     warnings: list[str] = []

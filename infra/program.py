@@ -16,8 +16,11 @@ from infra.components import (
     NetworkArgs,
     ScalingSchedule,
     ScalingScheduleArgs,
+    SharedCache,
+    SharedCacheArgs,
 )
 from infra.config import PROJECT, StackConfig
+from infra.cost.from_config import expected_monthly_cost
 
 STACK_TAG_KEY = "frugal-stack"
 
@@ -71,6 +74,20 @@ def build(cfg: StackConfig) -> None:
             ScalingScheduleArgs(schedule=cfg.schedule, asg_names={n: p.asg_name for n, p in pools.items()}),
             within,
         )
+    if cfg.cache.enabled:
+        shared_cache = SharedCache(
+            "cache",
+            SharedCacheArgs(
+                config=cfg.cache,
+                name_prefix=cluster_name,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids,
+                client_security_group_id=cluster.security_group_id,
+                tags=tags,
+            ),
+            within,
+        )
+        pulumi.export("shared_cache_endpoint", shared_cache.primary_endpoint)
     alarms = BudgetAlarms(
         "budget",
         BudgetAlarmsArgs(
@@ -90,3 +107,5 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("node_pool_asg_names", {name: pool.asg_name for name, pool in pools.items()})
     pulumi.export("alert_topic_arn", alarms.topic_arn)
     pulumi.export("budget_monthly_limit_usd", str(cfg.budget.monthly_limit_usd))
+    # The cost preview's expected figure (infra/cost/from_config.py), so `pulumi preview` shows it.
+    pulumi.export("expected_monthly_cost_usd", str(expected_monthly_cost(cfg)))

@@ -72,6 +72,10 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{i.get('frequency')}; impact >= {i.get('thresholdExpression', {}).get('dimension', {}).get('values')}"
     ),
     "pulumi:providers:aws": lambda i: f"region {i.get('region')}",
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda i: (
+        f"{i.get('engine')} {i.get('engineVersion')} {i.get('numCacheClusters')} x {i.get('nodeType')}; "
+        f"encrypted at rest {i.get('atRestEncryptionEnabled')}, in transit {i.get('transitEncryptionEnabled')}"
+    ),
     "aws:kms/key:Key": lambda i: f"rotation {i.get('enableKeyRotation')}; {_short(i.get('description', ''))}",
     "aws:cloudwatch/logGroup:LogGroup": lambda i: f"{i.get('name')} kept {i.get('retentionInDays')} days",
 }

@@ -167,7 +167,7 @@ class ChatService:
                 if not exc.retryable:
                     tier.breaker.on_success()  # the server answered; the request was at fault
                     raise
-                self._failure(tier, exc)
+                self._failure(tier, moved_on=i + 1 < len(chain))
                 failed.append(f"{tier.name}:{exc.code}")
                 last = exc
             except BaseException:
@@ -201,11 +201,12 @@ class ChatService:
             res, attempt.reservation = attempt.reservation, None
             await self.rt.budget.settle(res, cost)
 
-    def _failure(self, tier: TierState, exc: FrugalError) -> None:
+    def _failure(self, tier: TierState, moved_on: bool) -> None:
         tier.breaker.on_failure()
         m = self.rt.metrics
         m.circuit.labels(tier.name).set(tier.breaker.state)
-        m.fallbacks.labels(tier.name).inc()
+        if moved_on:
+            m.fallbacks.labels(tier.name).inc()
 
     def _success(self, tier: TierState) -> None:
         if tier.breaker.state:
@@ -326,7 +327,7 @@ class ChatService:
                 event = await events.__anext__()
         except UpstreamFailure as exc:
             status = exc.status
-            self._failure(tier, exc)
+            self._failure(tier, moved_on=False)  # bytes were sent: too late for another tier
             from runtime.errors import sse_error_event
 
             yield sse_error_event(exc)

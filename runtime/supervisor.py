@@ -200,7 +200,7 @@ class LlamaServer:
 
 
 class Supervisor:
-    """Owns every local tier's process; remote tiers are marked ready and probed for slots."""
+    """Owns every local tier's process (remote tiers are not supervised: their circuit breaker guards them)."""
 
     def __init__(self, servers: list[LlamaServer]) -> None:
         self.servers = {s.tier.name: s for s in servers}

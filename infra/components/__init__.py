@@ -5,6 +5,7 @@ from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.scaling_schedule import ScalingSchedule, ScalingScheduleArgs
+from infra.components.shared_cache import SharedCache, SharedCacheArgs
 
 __all__ = [
     "BudgetAlarms",
@@ -17,4 +18,6 @@ __all__ = [
     "NetworkArgs",
     "ScalingSchedule",
     "ScalingScheduleArgs",
+    "SharedCache",
+    "SharedCacheArgs",
 ]

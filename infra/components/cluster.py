@@ -50,6 +50,12 @@ class Cluster(pulumi.ComponentResource):
         super().__init__(f"{TOKEN_PREFIX}:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
+        if args.config.in_extended_support:
+            pulumi.log.warn(
+                f"Kubernetes {args.config.kubernetes_version} is past EKS standard support: the control plane "
+                "bills $0.60/h ($438/month) instead of $0.10/h. Upgrade cluster.kubernetes_version.",
+                resource=self,
+            )
 
         key = aws.kms.Key(
             f"{name}-secrets",

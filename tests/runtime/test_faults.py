@@ -76,6 +76,10 @@ def test_a_failing_tier_falls_back_to_the_next_and_says_so(
     ]
     with run_router(config(tiers, tmp_path)) as router:
         r = httpx.post(router.url + "/v1/chat/completions", json=CHAT)
+        metrics = httpx.get(router.url + "/metrics").text
+    assert 'frugal_fallbacks_total{from_tier="primary"} 1.0' in metrics, (
+        "the fallback is counted under the failing tier"
+    )
     assert r.status_code == 200, f"the backup answered: {r.status_code} {r.text}"
     assert r.headers["x-frugal-tier"] == "backup", "the tier that answered is the backup"
     assert r.headers["x-frugal-fallback"].startswith("primary:"), "the header names the tier that failed and why"

@@ -50,13 +50,14 @@ def _children(pid: int) -> list[int]:
 def test_sigterm_to_the_router_stops_its_llama_server(tmp_path: Path) -> None:
     cfg = tmp_path / "router.yaml"
     cfg.write_text(
-        "tiers:\n  - name: small\n    local: {model_path: %s, parallel: 1, ctx_size: 1024}\n"
+        f"tiers:\n  - name: small\n    local: {{model_path: {small_model()}, parallel: 1, ctx_size: 1024}}\n"
         "    price: {prompt_per_1k: '0.0001', completion_per_1k: '0.0002'}\n"
-        "budget: {sqlite_path: %s}\n" % (small_model(), tmp_path / "spend.sqlite3")
+        f"budget: {{sqlite_path: {tmp_path / 'spend.sqlite3'}}}\n"
     )
     port = free_port()
     env = {**os.environ, "FRUGAL_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "runtime", "--config", str(cfg), "--port", str(port)], env=env, cwd=ROOT)
+    argv = [sys.executable, "-m", "runtime", "--config", str(cfg), "--port", str(port)]
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -74,7 +75,9 @@ def test_sigterm_to_the_router_stops_its_llama_server(tmp_path: Path) -> None:
         # uvicorn shuts down gracefully, then re-raises the signal (exit status -15), as a process should
         assert proc.wait(30) in (0, -signal.SIGTERM), "the router exits on SIGTERM after its shutdown"
         time.sleep(0.2)
-        alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]]
+        alive = [
+            c for c in children if Path(f"/proc/{c}").exists() and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"
+        ]
         assert alive == [], f"every llama-server stopped with the router: {alive}"
     finally:
         if proc.poll() is None:

@@ -7,6 +7,7 @@ llama-server and installs the model package first).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -113,6 +114,28 @@ def test_a_streaming_chat_with_include_usage_ends_with_usage(router: RunningRout
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text, "content arrived in chunks"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0, "the last chunk carries usage"
+
+
+def test_a_raw_stream_carries_its_cost_as_an_sse_comment_priced_from_usage(router: RunningRouter) -> None:
+    body = {
+        "model": "small",
+        "messages": EASY,
+        "max_tokens": 8,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    r = httpx.post(
+        router.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {KEY_A}"}, timeout=120
+    )
+    events = [e for e in r.content.split(b"\n\n") if e]
+    usage = json.loads(events[-3][len(b"data: ") :])["usage"]
+    assert events[-2].startswith(b": x-frugal-cost-usd="), f"the cost comment precedes [DONE]: {events[-2]!r}"
+    cost = Decimal(events[-2].split(b"=", 1)[1].decode())
+    expected = (
+        Decimal(usage["prompt_tokens"]) * Decimal("0.0001") + Decimal(usage["completion_tokens"]) * Decimal("0.0002")
+    ) / 1000
+    assert cost == expected.quantize(Decimal("1e-9")) > 0, f"the stream's cost {cost} is its usage at the tier's prices"
+    assert events[-1] == b"data: [DONE]", "the stream is complete"
 
 
 def test_a_streaming_chat_without_include_usage_has_no_usage_chunk(router: RunningRouter) -> None:

@@ -1,0 +1,116 @@
+"""Time `frugal preview --stack <stack>` end to end (a fresh process per run, offline program run included).
+
+Two conditions, N runs each, reported as min and median wall and CPU (user+sys) seconds:
+- cold-ish: the bytecode caches (__pycache__) of the project and pulumi/pulumi_aws are removed before
+  each run, so every module is compiled from source (the page cache is not dropped: that needs root);
+- warm: bytecode in place, as `pip install` leaves it, restored with `compileall` after the cold runs
+  (an import does not write it when PYTHONDONTWRITEBYTECODE is set, as on the build machine),
+  after one uncounted warm-up run.
+CPU time is the steadier figure on a shared machine; wall time is what the target (< 3 s) is about.
+
+    .venv/bin/python bench/preview.py --stack prod --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _roots() -> list[Path]:
+    import pulumi
+    import pulumi_aws
+
+    return [REPO / "infra", Path(pulumi.__file__).parent, Path(pulumi_aws.__file__).parent]
+
+
+def drop_bytecode() -> None:
+    """Remove __pycache__ of the project and of the Pulumi SDKs (the bulk of import time)."""
+    for root in _roots():
+        for cache in root.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def restore_bytecode() -> None:
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *map(str, _roots())],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def run_once(command: list[str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def summary(samples: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
+    walls, cpus = [s[0] for s in samples], [s[1] for s in samples]
+    return {
+        "wall_s": {"min": round(min(walls), 3), "median": round(statistics.median(walls), 3)},
+        "cpu_s": {"min": round(min(cpus), 3), "median": round(statistics.median(cpus), 3)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="prod")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--format", default="table", choices=("table", "json"))
+    parser.add_argument("--skip-cold", action="store_true", help="warm runs only (cold runs rewrite bytecode caches)")
+    args = parser.parse_args()
+    command = [sys.executable, "-m", "infra.cli", "preview", "--stack", args.stack, "--format", args.format]
+    cold: list[tuple[float, float]] = []
+    if not args.skip_cold:
+        try:
+            for _ in range(args.runs):
+                drop_bytecode()
+                cold.append(run_once(command))
+        finally:
+            restore_bytecode()
+    run_once(command)  # warm-up: bytecode written, files in the page cache; not counted
+    warm = [run_once(command) for _ in range(args.runs)]
+    result = {
+        "command": f"frugal preview --stack {args.stack} --format {args.format}",
+        "runs": args.runs,
+        "warm": summary(warm),
+        **({"cold_bytecode": summary(cold)} if cold else {}),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "python": platform.python_version(),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),
+        },
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Usage-based quantities (NAT data, log ingestion, ...), Infracost-style: a YAML usage file.
+
+Defaults are deliberately conservative (on the high side of what this project's stacks do), so a
+preview without a usage file over- rather than under-states usage-based cost:
+
+- NAT gateway data: 100 GB a month per gateway. Every GPU node that starts pulls the CUDA llama.cpp
+  image (several GB) and often model weights through NAT; with a daily scale-from-zero schedule
+  that alone is tens of GB a month.
+- CloudWatch Logs ingestion: 10 GB a month per log group of an EKS control plane with all five log
+  types (the audit log dominates), 1 GB for any other log group.
+- Lambda: 10,000 invocations a month of 1 s at its configured memory (alert forwarders run rarely).
+- Load balancers: 1 LCU (ALB) / 1 NLCU (NLB) on average.
+
+File format (`--usage FILE`), every key optional:
+
+    version: 1
+    defaults: {nat_gateway_gb_per_month: 50, log_ingestion_gb_per_month: 2, ...}
+    resources:
+      net-nat-0: {nat_gateway_gb_per_month: 400}     # by resource name (or full URN)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULTS: dict[str, Decimal] = {
+    "nat_gateway_gb_per_month": Decimal(100),
+    "eks_log_ingestion_gb_per_month": Decimal(10),
+    "log_ingestion_gb_per_month": Decimal(1),
+    "lambda_requests_per_month": Decimal(10_000),
+    "lambda_duration_seconds": Decimal(1),
+    "lb_capacity_units": Decimal(1),
+}
+
+
+class UsageError(ValueError):
+    """A usage file that cannot be used; the message says what and how to fix it."""
+
+
+class UsageFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(default=1, ge=1, le=1)
+    defaults: dict[str, Decimal] = {}
+    resources: dict[str, dict[str, Decimal]] = {}
+
+
+class Usage:
+    def __init__(self, data: UsageFile | None = None, source: str = "built-in defaults") -> None:
+        self.data = data or UsageFile()
+        self.source = source
+        for key in [*self.data.defaults, *(k for r in self.data.resources.values() for k in r)]:
+            if key not in DEFAULTS:
+                raise UsageError(f"{source}: unknown usage key {key!r}; fix: use one of {', '.join(sorted(DEFAULTS))}")
+        self.used: dict[str, tuple[Decimal, str]] = {}
+
+    def get(self, key: str, name: str, urn: str | None = None) -> tuple[Decimal, str]:
+        """The quantity for a resource, and where it came from ('usage file' or 'default')."""
+        for ident in (urn, name):
+            if ident and key in self.data.resources.get(ident, {}):
+                return self.data.resources[ident][key], f"usage file ({self.source})"
+        if key in self.data.defaults:
+            return self.data.defaults[key], f"usage file defaults ({self.source})"
+        return DEFAULTS[key], "built-in default (docs/cost-preview.md)"
+
+
+def load_usage(path: Path | None) -> Usage:
+    if path is None:
+        return Usage()
+    if not path.is_file():
+        raise UsageError(f"usage file {path} does not exist; fix: pass an existing YAML file to --usage")
+    try:
+        raw: Any = yaml.safe_load(path.read_text()) or {}
+        return Usage(UsageFile.model_validate(raw), source=str(path))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"usage file {path} is not valid YAML: {exc}; fix: correct the file") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"usage file {path}: {problems}; fix: see docs/cost-preview.md 'Usage file'") from exc

@@ -1,0 +1,70 @@
+"""Real Pulumi CLI output through the readers into the estimator; the program's cost export."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from infra.cost.estimate import COST_OUTPUT, estimate_plan
+from infra.cost.from_config import expected_monthly_cost
+from infra.offline import load_stack_config
+from infra.plan import Plan
+from infra.readers import read_preview_json, read_stack_export
+from tests.cost.conftest import PRICED_ON
+from tests.paths import SHARED_DATA
+
+SAMPLES = SHARED_DATA / "pulumi-cli-samples"
+PREVIEWS = ["sample-preview-creates.json", "sample-preview-update.json", "sample-preview-deletes.json"]
+
+
+@pytest.mark.parametrize("name", PREVIEWS)
+def test_every_preview_sample_is_priced_with_its_bucket_unknown_and_lambda_known(name: str):
+    report = estimate_plan(read_preview_json(SAMPLES / name), on=PRICED_ON)
+    by_type = {r.type: r for r in report.resources}
+    assert "aws:s3:BucketEventSubscription" not in by_type, "component parents are not billable resources"
+    assert by_type["aws:s3/bucket:Bucket"].status == "not-priced", "S3 has no price model: unknown, not 0"
+    if name != "sample-preview-deletes.json":
+        assert by_type["aws:lambda/function:Function"].monthly.expected > 0, "the Lambda is priced from usage"
+    else:
+        assert "aws:lambda/function:Function" not in by_type, "a deleted Lambda is not in the plan after"
+    assert all(r.status == "free" for t, r in by_type.items() if t.startswith("aws:iam/")), "IAM is free"
+
+
+def test_the_stack_export_sample_prices_like_the_update_preview_before_it():
+    export = estimate_plan(read_stack_export(SAMPLES / "sample-export.json"), on=PRICED_ON)
+    before = estimate_plan(read_preview_json(SAMPLES / "sample-preview-update.json", before=True), on=PRICED_ON)
+    assert export.total == before.total, "the deployed state and the preview's before side are the same resources"
+
+
+def test_the_program_exports_the_same_expected_cost_frugal_preview_prints(any_plan: Plan):
+    exported = any_plan.outputs.get(COST_OUTPUT)
+    report = estimate_plan(any_plan)  # today, as the program's export
+    assert exported is not None, "the program exports expected_monthly_cost_usd"
+    assert Decimal(exported) == report.total.expected, "the config-fed export equals the plan-fed estimate"
+    cfg = load_stack_config(any_plan.stack)
+    assert expected_monthly_cost(cfg, PRICED_ON) == estimate_plan(any_plan, on=PRICED_ON).total.expected, (
+        "on a fixed day too"
+    )
+    assert not any("drifted" in w for w in report.warnings), "no drift warning"
+
+
+def test_the_config_feed_agrees_with_the_plan_for_a_variant_stack():
+    """Existing VPC (no NAT), no schedule, no Slack, no shared cache: the two feeds still agree."""
+    from infra.config import parse
+    from infra.offline import run_offline
+    from tests.fakes import as_engine_config, stack_values
+
+    values = stack_values("prod")
+    values["network"] = {
+        "vpc_id": "vpc-0123456789abcdef0",
+        "private_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    }
+    values.pop("schedule")
+    values["budget"].pop("slack_webhook_secret_name")
+    values["cache"] = {"enabled": False}
+    plan = run_offline("prod", config=as_engine_config(values))
+    cfg = parse("prod", values)
+    expected = estimate_plan(plan, on=PRICED_ON).total.expected
+    assert expected_monthly_cost(cfg, PRICED_ON) == expected, "config feed == plan feed for the variant"
+    assert not plan.of_type("aws:ec2/natGateway:NatGateway"), "the variant really has no NAT gateways"
