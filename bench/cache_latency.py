@@ -78,7 +78,7 @@ async def embedding(texts: list[str]) -> OnnxEmbedder:
         elapsed = time.perf_counter() - s
         print(
             f"- micro-batched, {concurrency} concurrent queries: {len(batch) / elapsed:.0f} queries/s "
-            f"({batcher.batches} model runs for {batcher.items} queries, "
+            f"({batcher.batches} batches for {batcher.items} queries, "
             f"{1000 * elapsed / (len(batch) / concurrency):.1f} ms per wave)"
         )
     return embedder
@@ -134,7 +134,8 @@ async def main() -> None:
     await exact(texts)
     embedder = await embedding(texts)
     await semantic(texts, embedder)
-    memory(texts)
+    if "--skip-memory" not in sys.argv:
+        memory(texts)
 
 
 if __name__ == "__main__":

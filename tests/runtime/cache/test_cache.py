@@ -183,7 +183,7 @@ async def test_concurrent_semantic_lookups_share_embedding_batches(embedder) -> 
     await asyncio.gather(*(cache.lookup(ask(q)) for q in questions))
     batcher = cache._batcher
     assert batcher is not None and batcher.items == 16, "every query was embedded"
-    assert batcher.batches <= 4, f"16 concurrent queries must share batches, got {batcher.batches} model runs"
+    assert batcher.batches <= 4, f"16 concurrent queries must share batches, got {batcher.batches} batches"
 
 
 async def test_incomplete_or_oversized_answers_are_not_stored(embedder) -> None:

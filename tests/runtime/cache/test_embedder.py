@@ -72,5 +72,5 @@ async def test_micro_batched_vectors_equal_one_by_one_vectors(embedder: OnnxEmbe
     batcher = MicroBatcher(embedder, max_batch=4, max_wait_s=0.01)
     batched = await asyncio.gather(*(batcher.embed_one(t) for t in texts))
     single = embedder.embed(texts)
-    assert batcher.batches <= 4, f"10 queries at max_batch 4 need at most 4 runs (took {batcher.batches})"
+    assert batcher.batches <= 4, f"10 queries at max_batch 4 need at most 4 batches (took {batcher.batches})"
     assert min(float(a @ b) for a, b in zip(batched, single, strict=True)) > 0.9999, "batching changes no vector"
