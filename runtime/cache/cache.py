@@ -163,7 +163,7 @@ class FrugalCache:
             self.shared = SharedTier(self, self.settings.redis_url)
             try:
                 deadline = time.monotonic() + 10.0
-                while await asyncio.wait_for(self.shared.catch_up(), 5.0) and time.monotonic() < deadline:
+                while await asyncio.wait_for(self.shared.catch_up(), 2.0) and time.monotonic() < deadline:
                     pass
             except Exception as exc:  # Redis down at start: serve locally, the consumer retries
                 self.shared._failed("catch_up", exc)

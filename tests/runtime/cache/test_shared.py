@@ -126,3 +126,35 @@ async def test_invalidation_reaches_redis_and_the_other_replicas(embedder, redis
 
 async def _has(cache: FrugalCache, n: int) -> bool:
     return cache.stats()["entries"] == n
+
+
+async def test_a_redis_that_accepts_but_never_answers_costs_a_bounded_delay(embedder) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections (the kernel does), never replies: a hung server
+    registry = CollectorRegistry()
+    try:
+        cache = FrugalCache(
+            CacheSettings(redis_url=f"redis://127.0.0.1:{silent.getsockname()[1]}/0", redis_timeout_ms=50,
+                          redis_retry_seconds=30),
+            metrics=CacheMetrics(registry),
+            embedder=embedder,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        await cache.start()
+        startup = time.perf_counter() - t0
+        started = time.perf_counter()
+        await cache.store(ask("Q?"), answer("A"), tier="small")
+        for _ in range(20):
+            assert await cache.lookup(ask("Q?")) is not None, "local hits are served while Redis hangs"
+            assert await cache.lookup(ask("Unseen?", semantic=False)) is None, "misses stay misses"
+        await cache.flush()
+        elapsed = time.perf_counter() - started
+        await cache.close()
+    finally:
+        silent.close()
+    assert startup < 3.0, f"joining a hung Redis at start is bounded (took {startup:.1f}s)"
+    assert elapsed < 1.0, f"a hung Redis costs one short timeout, then is skipped (41 calls took {elapsed:.2f}s)"
+    assert registry.get_sample_value("frugal_cache_redis_up") == 0, "the hang shows in metrics"
