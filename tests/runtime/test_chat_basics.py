@@ -86,3 +86,25 @@ def test_embeddings_pass_through_to_a_tier_that_serves_them(fake: FakeLlama, tmp
     assert r.status_code == 200, f"embeddings answered: {r.text}"
     assert orjson.loads(r.content)["data"][0]["embedding"] == [0.1, 0.2, 0.3], "the upstream's vectors pass through"
     assert Decimal(r.headers["x-frugal-cost-usd"]) == Decimal("0.00004"), "4 prompt tokens at $0.01/1k"
+
+
+def test_auto_honours_a_max_cost_header_and_reports_the_route(
+    fake: FakeLlama, fake2: FakeLlama, tmp_path: Path
+) -> None:
+    tiers = [
+        remote_tier("cheap", fake.url, prompt="0.001", completion="0.001", max_complexity=0.1),
+        remote_tier("strong", fake2.url, prompt="1", completion="1", max_complexity=1.0),
+    ]
+    hard = {
+        "model": "auto",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Explain why, step by step, and prove it: ```def f(): return 1```"}],
+    }
+    with run_router(config(tiers, tmp_path)) as router:
+        free = httpx.post(router.url + "/v1/chat/completions", json=hard)
+        capped = httpx.post(router.url + "/v1/chat/completions", json=hard, headers={"x-frugal-max-cost-usd": "0.01"})
+        body_capped = httpx.post(router.url + "/v1/chat/completions", json={**hard, "frugal": {"max_cost_usd": 0.01}})
+    assert free.headers["x-frugal-tier"] == "strong", f"a hard prompt goes to the strong tier ({free.headers})"
+    assert capped.headers["x-frugal-tier"] == "cheap", "the strong tier's worst case (> $0.1) breaks a $0.01 cap"
+    assert capped.headers["x-frugal-route"] == "degraded", "the route says the answer comes from a weaker tier"
+    assert body_capped.headers["x-frugal-tier"] == "cheap", "the body extension works like the header"
