@@ -31,13 +31,19 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--dtype", default="f32")
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument(
+        "--expansion-add", type=int, default=None, help="build-time beam (production: 128); lower builds faster"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
-    print(f"machine: {machine()}; dtype {args.dtype}, connectivity 16, expansion_add 128, expansion_search 64")
+    ea = args.expansion_add or 128
+    print(f"machine: {machine()}; dtype {args.dtype}, connectivity 16, expansion_add {ea}, expansion_search 64")
     print("| entries | dtype | build s | p50 us | p99 us | index MiB | bytes/entry |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n in (int(s) for s in args.sizes.split(",")):
         index = new_index(args.dtype)
+        if args.expansion_add:
+            index.expansion_add = args.expansion_add
         t0 = time.perf_counter()
         for start in range(0, n, 100_000):
             chunk = unit(min(100_000, n - start), rng)
