@@ -293,10 +293,15 @@ class FrugalCache:
             order = np.argsort(-sims)
             candidates = [(ordered[i], float(sims[i])) for i in order if sims[i] >= policy.threshold][:16]
         else:
+            # ask for candidates a little below the threshold: with a quantised index (f16/i8) the
+            # index's cosine is approximate; the exact cosine from the stored float32 vector decides
             found = self._index.search(
-                (request.tenant, request.model), vector, min_similarity=policy.threshold, accept=labels
+                (request.tenant, request.model), vector, min_similarity=policy.threshold - 0.02, accept=labels
             )
-            candidates = [(c.label, c.similarity) for c in found]
+            exact = [
+                (c.label, float(self._by_label[c.label].vector @ vector)) for c in found if c.label in self._by_label
+            ]
+            candidates = sorted(((label, sim) for label, sim in exact if sim >= policy.threshold), key=lambda c: -c[1])
         for label, similarity in candidates:
             entry = self._by_label.get(label)
             if entry is None or entry.expires_at <= now:

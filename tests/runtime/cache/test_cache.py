@@ -194,3 +194,27 @@ async def test_incomplete_or_oversized_answers_are_not_stored(embedder) -> None:
     assert await cache.lookup(ask("Q")) is None, "an answer without finish_reason is not cached"
     await cache.store(ask("Q"), answer("y" * 5000), tier="small")
     assert await cache.lookup(ask("Q")) is None, "an answer over max_body_bytes is not cached"
+
+
+@pytest.mark.parametrize("dtype", ["f32", "i8"])
+async def test_a_large_scope_is_searched_through_the_hnsw_index(embedder, dtype: str) -> None:
+    import numpy as np
+
+    from runtime.cache import keys
+    from runtime.cache.store import Entry
+
+    clock = Clock()
+    cache = make(embedder, clock, index_dtype=dtype)
+    scope = keys.semantic_scope(ask("anything"))
+    rng = np.random.default_rng(5)
+    for i in range(400):  # > 256 entries in one scope: the index path, not the exact scan
+        v = rng.standard_normal(384).astype(np.float32)
+        cache.insert(
+            Entry(key=f"k{i}", tenant="acme", model="small", tier="small", body=b"{}", prompt_tokens=0,
+                  completion_tokens=0, created_at=clock.now, expires_at=clock.now + 60, scope=scope,
+                  text=f"filler {i}", vector=v / np.linalg.norm(v))
+        )  # fmt: skip
+    await cache.store(ask("How do I reset my password?"), answer("Click forgot."), tier="small")
+    hit = await cache.lookup(ask("How can I reset my password?"))
+    assert hit is not None and hit.kind == "semantic", f"the {dtype} index finds the paraphrase among 401 entries"
+    assert hit.similarity is not None and hit.similarity >= 0.965, "the decision uses the exact float32 cosine"
