@@ -4,7 +4,9 @@
 
 Random unit vectors (a worst case for HNSW: no cluster structure; real MiniLM embeddings search
 ~1.5-5x faster at the same size); one query at a time, as the router asks; p50/p99 over 2,000
-queries at expansion_search 16/32/64; recall@8 against exact search on 100 queries; build time,
+queries at expansion_search 16/32/64. Each query is a stored vector moved to cosine 0.95 (what a
+paraphrase looks like to the cache); "found" = that stored vector is among the 8 candidates (top-8
+recall on pure random vectors is meaningless: all neighbours sit at cosine ~0.15). Build time,
 usearch's memory_usage and bytes per entry.
 """
 
@@ -40,7 +42,7 @@ def main() -> int:
     rng = np.random.default_rng(7)
     ea = args.expansion_add or 128
     print(f"machine: {machine()}; dtype {args.dtype}, connectivity 16, expansion_add {ea}, expansion_search 64")
-    print("| entries | dtype | expansion_search | build s | p50 us | p99 us | recall@8 | index MiB | bytes/entry |")
+    print("| entries | dtype | expansion_search | build s | p50 us | p99 us | found | index MiB | bytes/entry |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for n in (int(s) for s in args.sizes.split(",")):
         index = new_index(args.dtype)
@@ -53,8 +55,12 @@ def main() -> int:
                 np.arange(start, min(n, start + 100_000), dtype=np.uint64), data[start : start + 100_000], threads=2
             )
         build = time.perf_counter() - t0
-        queries = unit(args.queries, rng)
-        truth = [set(np.argpartition(-(data @ q), 8)[:8].tolist()) for q in queries[:100]]
+        # queries as the cache sees them: a paraphrase of a stored entry (cosine ~0.95 to its
+        # source); "found" = the source is among the 8 candidates
+        sources = rng.integers(0, n, args.queries)
+        noise = unit(args.queries, rng)
+        queries = 0.95 * data[sources] + np.sqrt(1 - 0.95**2) * noise
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         mem = index.memory_usage
         for ef in (16, 32, 64):
             index.expansion_search = ef
@@ -64,8 +70,8 @@ def main() -> int:
                 index.search(q, 8)
                 times.append(time.perf_counter_ns() - t)
             p50, p99 = np.percentile(times, [50, 99]) / 1000
-            found = index.search(queries[:100], 8).keys
-            recall = np.mean([len(set(map(int, f)) & t) / 8 for f, t in zip(found, truth, strict=True)])
+            found = index.search(queries, 8).keys
+            recall = float(np.mean([int(s) in set(map(int, f)) for s, f in zip(sources, found, strict=True)]))
             row = (
                 f"| {n:,} | {args.dtype} | {ef} | {build:.1f} | {p50:.0f} | {p99:.0f} | {recall:.3f} | "
                 f"{mem / 2**20:.0f} | {mem / n:.0f} |"
