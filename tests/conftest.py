@@ -5,6 +5,7 @@ from hypothesis import settings
 
 from infra.offline import run_offline
 from infra.plan import Plan
+from tests.redis_server import redis_server  # noqa: F401  (a fixture for every suite)
 
 # Wall-clock deadlines make property tests flaky on a shared 2-core machine; correctness is what they test.
 settings.register_profile("frugal", deadline=None)

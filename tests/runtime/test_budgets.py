@@ -13,6 +13,7 @@ import pytest
 from runtime.auth import TenantInfo
 from runtime.budget import BudgetStore, BudgetStoreBusy, RedisBudgetStore, SQLiteBudgetStore
 from runtime.errors import BudgetExceeded
+from tests.redis_server import RedisServer
 from tests.runtime.conftest import KEY_A, config, remote_tier, run_router
 from tests.runtime.fake_llama import FakeLlama
 
@@ -113,21 +114,29 @@ def test_the_exclusive_ledger_refuses_a_second_process_and_holds_under_concurren
     assert reopened == spend, "what was settled is on disk when the store is reopened"
 
 
-def test_the_redis_store_reserves_atomically_and_refunds_on_settle() -> None:
-    fakeredis = pytest.importorskip("fakeredis")
+def test_the_redis_store_reserves_atomically_and_refunds_on_settle(redis_server: RedisServer) -> None:
+    import redis.asyncio as aioredis
+
     other = TenantInfo("b", Decimal("1"), None, None, False)
 
-    async def go() -> tuple[int, Decimal, Decimal, Decimal]:
-        store = RedisBudgetStore(fakeredis.FakeAsyncRedis())
+    async def go() -> tuple[int, Decimal, Decimal, Decimal, Decimal]:
+        client = aioredis.from_url(redis_server.url)
+        store = RedisBudgetStore(client)
         won = await _hammer(store, 60, Decimal("0.0001"), Decimal("0.0001"))
         spent = (await store.spend("a")).day_usd
         res = await store.reserve(other, Decimal("0.0002"))
         held = (await store.spend("b")).day_usd
         await store.settle(res, Decimal("0.00005"))
         settled = (await store.spend("b")).day_usd
-        return won, spent, held, settled
+        await client.aclose()
+        # A restarted router (a new client and store on the same Redis) sees the same ledger.
+        client = aioredis.from_url(redis_server.url)
+        after_restart = (await RedisBudgetStore(client).spend("a")).day_usd
+        await client.aclose()
+        return won, spent, held, settled, after_restart
 
-    won, spent, held, settled = asyncio.run(go())
+    won, spent, held, settled, after_restart = asyncio.run(go())
+    assert after_restart == spent, f"spend lives in Redis, not in the router process ({after_restart})"
     assert won == 20, f"60 concurrent reservations: exactly budget/amount = 20 fit ({won})"
     assert spent == BUDGET, f"the ledger reaches the budget and no further ({spent})"
     assert held == Decimal("0.0002"), f"an open reservation counts against the budget ({held})"

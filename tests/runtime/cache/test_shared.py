@@ -99,7 +99,7 @@ async def test_requests_keep_succeeding_when_redis_is_killed_mid_test(embedder, 
 
 
 async def test_a_cache_configured_with_an_unreachable_redis_still_serves(embedder) -> None:
-    from tests.runtime.cache.conftest import free_port
+    from tests.redis_server import free_port
 
     cache = await replica(embedder, f"redis://127.0.0.1:{free_port()}/0")
     await cache.store(ask("Q?"), answer("A"), tier="small")
