@@ -10,21 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.machine import cpu_model
 from runtime.cache.evaluate import Pairs, cached_embeddings
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
+def shared_data() -> Path:
+    """The reference data shipped in data/shared/ (or FRUGAL_SHARED_DIR's data/)."""
     env = os.environ.get("FRUGAL_SHARED_DIR")
-    if env:
-        return Path(env)
-    local = REPO.parent / "shared"
-    return local if local.is_dir() else Path("/work/shared")
+    return Path(env) / "data" if env else REPO / "data" / "shared"
 
 
-QQP = shared_dir() / "data" / "semantic-cache" / "qqp-calibration-6000.json"
-GPTCACHE = shared_dir() / "data" / "semantic-cache" / "gptcache-paraphrase-999.json"
+QQP = shared_data() / "semantic-cache" / "qqp-calibration-6000.json"
+GPTCACHE = shared_data() / "semantic-cache" / "gptcache-paraphrase-999.json"
 EMB_CACHE = REPO / "bench" / ".cache"
 
 _EMBEDDER = None
@@ -53,14 +52,7 @@ def pair_vectors(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     ).stdout.strip()

@@ -10,40 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+# Run as a script (`python bench/x.py`), so the repository root is not on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import machine, timed_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def run_once(stack: str) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--json"],
-        cwd=REPO,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return timed_run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--json"], REPO)
 
 
 def main() -> None:
@@ -61,12 +41,7 @@ def main() -> None:
                 "runs": args.runs,
                 "wall_s": {"min": round(min(walls), 3), "median": round(statistics.median(walls), 3)},
                 "cpu_s": {"min": round(min(cpus), 3), "median": round(statistics.median(cpus), 3)},
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "cpu_model": cpu_model(),
-                    "python": platform.python_version(),
-                    "load_avg_1m": round(os.getloadavg()[0], 2),
-                },
+                "machine": machine(),
             },
             indent=2,
         )

@@ -33,6 +33,11 @@ from pathlib import Path
 
 import httpx
 
+# Run as a script (`python bench/x.py`), so the repository root is not on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import cpu_model  # noqa: E402
+
 KEY = "sk-bench-0123456789abcdef0123"
 LUA = """
 counter = 0
@@ -236,16 +241,6 @@ def fmt(m: dict[str, float]) -> str:
 
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
