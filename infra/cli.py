@@ -18,7 +18,15 @@ EXIT_USAGE = 2
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 # Modules that register more subcommands with @command when imported (one line per area).
-COMMAND_MODULES: tuple[str, ...] = ("infra.cost.cli", "policies.command", "runtime.cli", "runtime.cache.cli")
+# Command name -> the module that registers it with @command. Only the module of the command being
+# run is imported: `frugal plan` must not pay for onnxruntime or the router (~0.5 s).
+COMMAND_MODULES: dict[str, str] = {
+    "preview": "infra.cost.cli",
+    "diff": "infra.cost.cli",
+    "policy": "policies.command",
+    "serve": "runtime.cli",
+    "cache": "runtime.cache.cli",
+}
 
 
 def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -81,14 +89,25 @@ def prices_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     import importlib
 
-    for module in COMMAND_MODULES:
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    chosen = words[0] if words else None
+    if chosen in COMMAND_MODULES:
+        modules = {COMMAND_MODULES[chosen]}
+    elif chosen in COMMANDS:
+        modules = set()
+    else:  # help, or a typo: list every command
+        modules = set(COMMAND_MODULES.values())
+    for module in sorted(modules):
         importlib.import_module(module)
     parser = argparse.ArgumentParser(prog="frugal", description="Cost-optimised self-hosted LLMs on AWS.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (configure, run) in COMMANDS.items():
+    # Configure only the chosen command's parser (configuring may import heavy modules); all for help.
+    names = [chosen] if chosen in COMMANDS else list(COMMANDS)
+    for name in names:
+        configure, run = COMMANDS[name]
         p = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
         configure(p)
         p.set_defaults(run=run)
@@ -99,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from infra.config import ConfigError
     from infra.offline import StackFileError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args)
     except (ConfigError, StackFileError, FileNotFoundError) as exc:
