@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 from datetime import date
 from decimal import Decimal
@@ -439,22 +440,24 @@ def parse(stack: str, values: dict[str, Any]) -> StackConfig:
     return cfg
 
 
+def decode_value(raw: str) -> Any:
+    """A config value as the engine hands it to a program: JSON for objects and lists, else a plain string."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw  # plain strings such as region
+
+
 def load() -> StackConfig:
     """Read and validate the current stack's config through Pulumi (real engine or mocks)."""
-    import json
-
     import pulumi
 
     project_config = pulumi.Config(PROJECT)
     values: dict[str, Any] = {}
     for key in TOP_LEVEL_KEYS:
         raw = project_config.get(key)
-        if raw is None:
-            continue
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw  # plain strings such as region
+        if raw is not None:
+            values[key] = decode_value(raw)
     if "region" not in values and (aws_region := pulumi.Config("aws").get("region")):
         values["region"] = aws_region
     # Typos under our namespace would otherwise be silently ignored.

@@ -22,7 +22,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT, ConfigError, StackConfig, load
+from infra.config import PROJECT, ConfigError, load
 from infra.plan import Plan, PlannedResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -219,21 +219,4 @@ def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | Non
     )
 
 
-def load_stack_config(stack: str, root: Path = REPO_ROOT) -> StackConfig:
-    """The validated config of a stack, without running the program (for cost and policy readers)."""
-    from infra.config import parse
-
-    values = read_stack_config(stack, root)
-    parsed: dict[str, Any] = {}
-    for key, raw in values.items():
-        namespace, _, short = key.partition(":")
-        if namespace != PROJECT:
-            continue
-        try:
-            parsed[short] = json.loads(raw)
-        except json.JSONDecodeError:
-            parsed[short] = raw
-    return parse(stack, parsed)
-
-
-__all__ = ["ConfigError", "RecordingEngine", "RecordingMonitor", "StackFileError", "load_stack_config", "run_offline"]
+__all__ = ["ConfigError", "RecordingEngine", "RecordingMonitor", "StackFileError", "run_offline"]

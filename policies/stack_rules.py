@@ -16,6 +16,7 @@ from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 from infra.cost import expected_monthly_cost
 from policies.adapter import plan_from_stack
+from policies.cost_rules import ENVIRONMENT
 from policies.props import (
     get,
     is_gpu_asg,
@@ -50,7 +51,7 @@ OFF_HOURS_CONFIG: dict[str, dict[str, Any]] = {
         "default": ["prod"],
         "description": "environments that may run around the clock",
     },
-    "environment": {"type": "string", "description": "judge the stack as this environment (default: its tags)"},
+    "environment": ENVIRONMENT,
 }
 COST_CONFIG: dict[str, dict[str, Any]] = {
     "maxBudgetPercent": {

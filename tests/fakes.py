@@ -12,20 +12,13 @@ import copy
 import json
 from typing import Any
 
-from infra.config import PROJECT
+from infra.config import PROJECT, decode_value
 from infra.offline import read_stack_config
 
 
 def stack_values(stack: str) -> dict[str, Any]:
     """A stack's config as plain Python values keyed without the namespace, for editing in tests."""
-    values: dict[str, Any] = {}
-    for key, raw in read_stack_config(stack).items():
-        short = key.split(":", 1)[1]
-        try:
-            values[short] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[short] = raw
-    return copy.deepcopy(values)
+    return {key.split(":", 1)[1]: decode_value(raw) for key, raw in read_stack_config(stack).items()}
 
 
 def bad_stack_values() -> dict[str, Any]:

@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import pytest
 
+from infra.config import parse
 from infra.cost.estimate import COST_OUTPUT, estimate_plan
 from infra.cost.from_config import expected_monthly_cost
-from infra.offline import load_stack_config
 from infra.plan import Plan
 from infra.readers import read_preview_json, read_stack_export
 from tests.cost.conftest import PRICED_ON
+from tests.fakes import stack_values
 from tests.paths import SHARED_DATA
 
 SAMPLES = SHARED_DATA / "pulumi-cli-samples"
@@ -42,7 +43,7 @@ def test_the_program_exports_the_same_expected_cost_frugal_preview_prints(any_pl
     report = estimate_plan(any_plan)  # today, as the program's export
     assert exported is not None, "the program exports expected_monthly_cost_usd"
     assert Decimal(exported) == report.total.expected, "the config-fed export equals the plan-fed estimate"
-    cfg = load_stack_config(any_plan.stack)
+    cfg = parse(any_plan.stack, stack_values(any_plan.stack))
     assert expected_monthly_cost(cfg, PRICED_ON) == estimate_plan(any_plan, on=PRICED_ON).total.expected, (
         "on a fixed day too"
     )
