@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run_once(stack: str) -> tuple[float, float]:
-    return timed_run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--json"], REPO)
+    return timed_run([sys.executable, "-m", "frugal", "plan", "--stack", stack, "--json"], REPO)
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--format", default="table", choices=("table", "json"))
     parser.add_argument("--skip-cold", action="store_true", help="warm runs only (cold runs rewrite bytecode caches)")
     args = parser.parse_args()
-    command = [sys.executable, "-m", "infra.cli", "preview", "--stack", args.stack, "--format", args.format]
+    command = [sys.executable, "-m", "frugal", "preview", "--stack", args.stack, "--format", args.format]
     cold: list[tuple[float, float]] = []
     if not args.skip_cold:
         try:

@@ -11,6 +11,7 @@ config is its schema's defaults overridden by the pack config file (`--policy-pa
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from policies.registry import PACK_NAME, RULES_BY_NAME, policies
 
 ALL = "all"
 LEVELS = {level.value: level for level in EnforcementLevel}
+POLICY_DIR = Path(__file__).resolve().parent
 
 
 class PackConfigError(ValueError):
@@ -89,6 +91,21 @@ class Report:
             "not_applicable": len(self.not_applicable),
         }
         return {"schema": "frugal.policy-report/v1", **data}
+
+
+def plan_environment(plan: Plan) -> str | None:
+    """The most common `environment` tag of the plan's resources."""
+    from policies.props import ENVIRONMENT_TAG, tags
+
+    counts = Counter(t[ENVIRONMENT_TAG] for r in plan.resources if ENVIRONMENT_TAG in (t := tags(r.inputs)))
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def default_config_path(plan: Plan) -> Path | None:
+    """policies/config.<environment>.json for the plan's environment, if the pack ships one."""
+    env = plan_environment(plan)
+    path = POLICY_DIR / f"config.{env}.json" if env else None
+    return path if path is not None and path.is_file() else None
 
 
 def load_pack_config(path: Path) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import EXIT_USAGE, main
-from infra.cost.cli import EXIT_OVER_BUDGET
+from frugal.cli import main
+from frugal.exit_codes import EXIT_OVER_BUDGET, EXIT_USAGE
 from infra.plan import Plan
 from tests.paths import SHARED_DATA
 

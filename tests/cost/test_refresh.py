@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from frugal.commands.prices import refresh_command
 from infra.catalog import CATALOG_PATH
 from infra.cost import refresh
-from infra.cost.cli import refresh_command
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}

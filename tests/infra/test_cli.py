@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import EXIT_OK, EXIT_USAGE, main
+from frugal.cli import main
+from frugal.exit_codes import EXIT_OK, EXIT_USAGE
 from tests.paths import REPO
 
 
@@ -86,17 +87,18 @@ print(len(registered), "resources")
 def test_a_command_imports_only_its_own_module_and_help_lists_every_command():
     probe = (
         "import sys, contextlib, io\n"
-        "from infra.cli import main\n"
+        "from frugal.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['plan', '--stack', 'dev', '--json'])\n"
-        "heavy = ('onnxruntime', 'runtime.app', 'policies.command', 'infra.cost.cli')\n"
+        "heavy = ('onnxruntime', 'runtime.app', 'policies.evaluate', 'frugal.commands.preview',\n"
+        "         'frugal.commands.policy')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-1500:]
     assert result.stdout.strip() == "[]", f"`frugal plan` loads no other command's module: {result.stdout}"
     helped = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "frugal", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     for name in ("plan", "prices", "preview", "diff", "policy", "serve", "cache"):
         assert name in helped.stdout, f"--help lists {name}: {helped.stdout}"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from frugal.cli import main
+from frugal.exit_codes import EXIT_POLICY as EXIT_MANDATORY_VIOLATION
 from infra.plan import Plan
-from policies.command import EXIT_MANDATORY_VIOLATION
 from tests.fakes import changed, one
 from tests.paths import REPO, SHARED_DATA
 

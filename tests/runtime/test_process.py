@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 import runtime
-from infra.cli import main
 from runtime.assets import small_model
 from runtime.supervisor import free_port
 
@@ -24,21 +23,6 @@ def test_the_package_exports_a_complete_sorted_all() -> None:
     assert runtime.__all__ == sorted(runtime.__all__), "__all__ is sorted"
     for name in runtime.__all__:
         assert getattr(runtime, name) is not None, f"runtime.{name} resolves"
-
-
-def test_serve_check_validates_a_config_and_prints_prices(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["serve", "--config", str(ROOT / "runtime" / "router.example.yaml"), "--check"])
-    out = capsys.readouterr().out
-    assert code == 0, "a valid config exits 0"
-    assert "small: local /models/model.gguf; $0.000146/1k prompt, $0.001461/1k completion" in out, out
-
-
-def test_serve_with_a_broken_config_exits_2_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("tiers:\n  - name: x\n    url: http://x\n")
-    code = main(["serve", "--config", str(bad), "--check"])
-    assert code == 2, "an invalid config is a usage error"
-    assert "tiers.0.price" in capsys.readouterr().err, "the message names the missing key"
 
 
 def _children(pid: int) -> list[int]:

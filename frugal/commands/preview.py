@@ -1,8 +1,8 @@
 """`frugal preview` and `frugal diff`: the cost preview commands.
 
 Exit codes (docs/cost-preview.md): 0 ok; 2 bad usage, unknown stack, invalid config, unreadable
-plan or usage file (infra.cli.EXIT_USAGE); 3 the budget gate failed (`--fail-above`,
-`--fail-above-budget`): the expected monthly cost is above the limit.
+plan or usage file; 3 the budget gate failed (`--fail-above`, `--fail-above-budget`): the expected
+monthly cost is above the limit.
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from infra.cli import EXIT_OK, EXIT_USAGE, command
+from frugal.exit_codes import EXIT_OK, EXIT_OVER_BUDGET, EXIT_USAGE
 
 if TYPE_CHECKING:  # imported lazily at run time so that `frugal --help` stays fast
     from infra.cost.model import Report
     from infra.plan import Plan
-
-EXIT_OVER_BUDGET = 3
 
 
 class InputError(ValueError):
@@ -52,7 +50,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, default=None, help="project directory for --stack (default: this repository)")
 
 
-def _preview_args(p: argparse.ArgumentParser) -> None:
+def configure(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--stack", help="run the program for this stack offline and price its plan")
     source.add_argument("--preview-json", type=Path, help="price `pulumi preview --json --show-sames` output")
@@ -162,8 +160,7 @@ def _run_guarded(name: str, run: Callable[[], int]) -> int:
         return EXIT_USAGE
 
 
-@command("preview", _preview_args)
-def preview_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Estimate the monthly cost of a stack, a pulumi preview or a stack export (spot and schedule aware)."""
 
     def run() -> int:
@@ -212,7 +209,7 @@ def preview_command(args: argparse.Namespace) -> int:
     return _run_guarded("preview", run)
 
 
-def _diff_args(p: argparse.ArgumentParser) -> None:
+def configure_diff(p: argparse.ArgumentParser) -> None:
     p.add_argument("before", help="stack name, or a preview/export/plan JSON file (a preview alone: its before/after)")
     p.add_argument("after", nargs="?", help="stack name or JSON file; omitted: the 'after' of the preview file BEFORE")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
@@ -220,8 +217,7 @@ def _diff_args(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
-@command("diff", _diff_args)
-def diff_command(args: argparse.Namespace) -> int:
+def run_diff(args: argparse.Namespace) -> int:
     """Monthly cost change between two stacks, or a preview against a stack export (+ added, ~ changed, - removed)."""
 
     def run() -> int:
@@ -244,50 +240,3 @@ def diff_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run_guarded("diff", run)
-
-
-def add_refresh_parser(sub: argparse._SubParsersAction) -> None:
-    """`frugal prices refresh` (called from infra.cli's `prices` command)."""
-    p = sub.add_parser("refresh", help="refresh infra/data/aws-catalog.json from the AWS Price List and spot APIs")
-    p.add_argument("--region", default="us-east-1")
-    p.add_argument("--spot-days", type=int, default=30, help="days of spot price history to average (max 90)")
-    p.add_argument("--types", help="comma-separated instance types for spot history (default: every GPU type)")
-    p.add_argument("--no-spot", action="store_true", help="refresh on-demand prices only")
-    p.add_argument("--output", type=Path, help="write here instead of the shipped catalog")
-
-
-def refresh_command(args: argparse.Namespace, pricing: Any = None, ec2: Any = None) -> int:
-    """Injectable clients (tests pass stubbed ones); by default boto3's, with the usual credential chain."""
-    from datetime import UTC, datetime
-
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from infra.catalog import CATALOG_PATH
-    from infra.cost import refresh
-
-    if not 1 <= args.spot_days <= 90:
-        print("frugal prices refresh: --spot-days must be 1-90 (the API keeps 90 days)", file=sys.stderr)
-        return EXIT_USAGE
-    out = args.output or CATALOG_PATH
-    current = json.loads(CATALOG_PATH.read_text())
-    now = datetime.now(UTC)
-    try:
-        pricing = pricing or boto3.client("pricing", region_name=refresh.PRICING_REGION)
-        on_demand = refresh.fetch_on_demand(pricing, args.region)
-        spot = None
-        if not args.no_spot:
-            ec2 = ec2 or boto3.client("ec2", region_name=args.region)
-            types = args.types.split(",") if args.types else refresh.gpu_types(current)
-            spot = refresh.fetch_spot_means(ec2, types, args.spot_days, now)
-        data = refresh.refreshed_catalog(current, on_demand, spot, region=args.region, days=args.spot_days, now=now)
-    except (BotoCoreError, ClientError, ValueError) as exc:
-        print(
-            f"frugal prices refresh: {exc}; the catalog was not changed. Fix: AWS credentials with "
-            "pricing:GetProducts and ec2:DescribeSpotPriceHistory (e.g. AWS_PROFILE), and network access",
-            file=sys.stderr,
-        )
-        return 1
-    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {out}: {len(on_demand)} on-demand prices, {len(spot or {})} spot averages")
-    return EXIT_OK

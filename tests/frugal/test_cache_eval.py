@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from frugal.cli import main
 
 LABELLED = [
     {"text_a": "How do I reset my password?", "text_b": "How can I reset my password?", "label": 1},

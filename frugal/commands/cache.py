@@ -11,12 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
-from infra.cli import EXIT_OK, EXIT_USAGE, command
+from frugal.exit_codes import EXIT_OK, EXIT_USAGE
 
 SWEEP = (0.80, 0.85, 0.88, 0.90, 0.92, 0.93, 0.94, 0.95, 0.96, 0.965, 0.97, 0.98)
 
 
-def _args(p: argparse.ArgumentParser) -> None:
+def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     ev = sub.add_parser("eval", help="measure the semantic cache on labelled pairs")
     ev.add_argument("--pairs", type=Path, required=True, help="JSON list: text_a/text_b/label or origin/similar")
@@ -26,8 +26,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     ev.add_argument("--retrieval", action="store_true", help="also run GPTCache's benchmark (cache all a, ask every b)")
 
 
-@command("cache", _args)
-def cache_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Measure the response cache's semantic matching on pair files."""
     from runtime.cache.embedder import OnnxEmbedder
     from runtime.cache.evaluate import PairsFormatError, embed_texts, load_pairs, retrieval, score_pairs, sweep

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,18 +18,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
 
-from infra.cli import EXIT_OK, EXIT_USAGE, command
-from infra.plan import Plan
+from frugal.exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 
 if TYPE_CHECKING:
     from policies.evaluate import Report
 
-EXIT_MANDATORY_VIOLATION = 4
+EXIT_MANDATORY_VIOLATION = EXIT_POLICY
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "")
-POLICY_DIR = Path(__file__).resolve().parent
 
 
-def _args(p: argparse.ArgumentParser) -> None:
+def configure(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="evaluate the offline plan of this stack (reads Pulumi.<stack>.yaml)")
     source.add_argument("--preview-json", type=Path, help="evaluate `pulumi preview --json --show-sames` output")
@@ -46,25 +43,10 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, default=None, help="project directory (default: this repository)")
 
 
-def plan_environment(plan: Plan) -> str | None:
-    """The most common `environment` tag of the plan's resources."""
-    from policies.props import ENVIRONMENT_TAG, tags
-
-    counts = Counter(t[ENVIRONMENT_TAG] for r in plan.resources if ENVIRONMENT_TAG in (t := tags(r.inputs)))
-    return counts.most_common(1)[0][0] if counts else None
-
-
-def default_config_path(plan: Plan) -> Path | None:
-    env = plan_environment(plan)
-    path = POLICY_DIR / f"config.{env}.json" if env else None
-    return path if path is not None and path.is_file() else None
-
-
-@command("policy", _args)
-def policy_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the cost and security policy pack over a stack's plan; exit 4 on a mandatory violation."""
     from infra.readers import CliJsonError, read_preview_json, read_stack_export
-    from policies.evaluate import PackConfigError, evaluate, load_pack_config
+    from policies.evaluate import PackConfigError, default_config_path, evaluate, load_pack_config
 
     try:
         if args.stack:
