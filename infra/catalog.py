@@ -3,13 +3,17 @@
 Pure (no Pulumi import). The file `infra/data/aws-catalog.json` is derived from the dated public
 snapshots in `shared/data/aws/` by `derive_catalog()` (run through `frugal prices derive`), and it
 records its sources and dates, so every figure that comes out of it can say where it came from.
-`frugal prices refresh` (the cost-preview issue) rewrites the same file from the live AWS APIs.
+`frugal prices refresh` rewrites the same file from the live AWS APIs.
+
+It also holds the EKS version calendar (support end dates per Kubernetes version): the program's
+config validation and the cost model's EKS price both read it from here.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +21,32 @@ from typing import Any
 
 CATALOG_PATH = Path(__file__).parent / "data" / "aws-catalog.json"
 SCHEMA = "frugal.catalog/v1"
+
+# Amazon EKS Kubernetes version calendar, recorded 2026-11-24. A version gets 14 months of standard
+# support, then 12 of extended support (billed at the extended rate); after that AWS upgrades the cluster.
+EKS_STANDARD_SUPPORT_ENDS: dict[str, date] = {
+    "1.29": date(2025, 3, 23),
+    "1.30": date(2025, 7, 23),
+    "1.31": date(2025, 11, 26),
+    "1.32": date(2026, 3, 23),
+    "1.33": date(2026, 7, 29),
+    "1.34": date(2026, 12, 2),
+    "1.35": date(2027, 3, 27),
+}
+EKS_EXTENDED_SUPPORT_ENDS: dict[str, date] = {
+    "1.29": date(2026, 3, 23),
+    "1.30": date(2026, 7, 23),
+    "1.31": date(2026, 11, 26),
+    "1.32": date(2027, 3, 23),
+    "1.33": date(2027, 7, 29),
+    "1.34": date(2027, 12, 2),
+    "1.35": date(2028, 3, 27),
+}
+EKS_CALENDAR_AS_OF = "2026-11-24"
+EKS_CALENDAR_SOURCE = (
+    "Amazon EKS Kubernetes release calendar (docs.aws.amazon.com/eks, kubernetes-versions; dates as listed "
+    "on endoflife.date/amazon-eks)"
+)
 
 
 @dataclass(frozen=True)

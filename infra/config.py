@@ -21,8 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.catalog import load_catalog
-from infra.cost.prices import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
+from infra.catalog import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS, load_catalog
 from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour, coverage_problems
 
 PROJECT = "frugal-llm"

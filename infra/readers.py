@@ -19,9 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.plan import Plan, PlannedResource
+from infra.plan import ENGINE_UNKNOWN, UNKNOWN, Plan, PlannedResource
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for a not-yet-known value
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SIG_SECRET = "1b47061264138c4ac30d75fd1eb44270"
 SIG_ASSET = "c44067f5952c0a294b673a41bacd8c17"
@@ -48,7 +47,7 @@ def parse_urn(urn: str) -> tuple[str, str, str, str]:
 def _value(value: Any) -> Any:
     """Property values as plain JSON: unknowns, secrets, assets and references made explicit."""
     if isinstance(value, str):
-        return "<unknown>" if value == UNKNOWN else value
+        return UNKNOWN if value == ENGINE_UNKNOWN else value
     if isinstance(value, list):
         return [_value(v) for v in value]
     if isinstance(value, dict):

@@ -25,16 +25,15 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, _is_unknown, unknown_checking_proxy
 
-from infra.plan import Plan, PlannedResource
+from infra.plan import UNKNOWN, Plan, PlannedResource
 from policies.props import plain
 
-PLAN_UNKNOWN = "<unknown>"  # how infra/readers.py writes a value the CLI did not know yet
 PROVIDER_PREFIX = "pulumi:providers:"
 COMPONENT_PACKAGE = "frugal"
 
 
 def _engine_value(value: Any) -> Any:
-    if value == PLAN_UNKNOWN:
+    if value == UNKNOWN:
         return UNKNOWN_STRING_VALUE
     if isinstance(value, Mapping):
         return {k: _engine_value(v) for k, v in value.items()}
@@ -117,7 +116,7 @@ def stack_args(
 
 def _plan_value(value: Any) -> Any:
     if _is_unknown(value):
-        return PLAN_UNKNOWN
+        return UNKNOWN
     if isinstance(value, dict):
         return {k: _plan_value(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
+from infra.plan import ASG, INSTANCE, LAUNCH_TEMPLATE
 from policies.props import (
     REQUIRED_TAG_KEYS,
     asg_instance_types,
@@ -32,9 +33,6 @@ from policies.props import (
     threshold,
 )
 
-ASG = "aws:autoscaling/group:Group"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-INSTANCE = "aws:ec2/instance:Instance"
 # What AWS does when a mixed instances policy leaves these unset.
 AWS_DEFAULT_SPOT_STRATEGY = "lowest-price"
 AWS_DEFAULT_ON_DEMAND_PCT = 100

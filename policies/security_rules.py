@@ -12,16 +12,13 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
+from infra.plan import EKS_CLUSTER, INSTANCE, LAUNCH_TEMPLATE, TOPIC
 from policies.props import flag, get, items, known, message, number, settings, show
 
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-INSTANCE = "aws:ec2/instance:Instance"
 VOLUME = "aws:ebs/volume:Volume"
-TOPIC = "aws:sns/topic:Topic"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EKS_CLUSTER = "aws:eks/cluster:Cluster"
 # What AWS does when an EKS cluster's public endpoint has no CIDR list.
 AWS_DEFAULT_PUBLIC_ACCESS_CIDRS = ("0.0.0.0/0",)
 

@@ -9,12 +9,14 @@ falling back to comparing known names, so they work in a preview where ids are n
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 from infra.cost import expected_monthly_cost
+from infra.cost.budget import budget_check, stack_budget
+from infra.plan import ASG, BUDGET, SCHEDULE, TOPIC
 from policies.adapter import plan_from_stack
 from policies.cost_rules import ENVIRONMENT
 from policies.props import (
@@ -31,11 +33,7 @@ from policies.props import (
     stack_environment,
 )
 
-BUDGET = "aws:budgets/budget:Budget"
-TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-ASG = "aws:autoscaling/group:Group"
-SCHEDULE = "aws:autoscaling/schedule:Schedule"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
@@ -187,29 +185,26 @@ def non_prod_off_hours(args: StackValidationArgs, report_violation: ReportViolat
             )
 
 
-def _monthly_usd_limit(budget: PolicyResource) -> Decimal | None:
-    props = budget.props
-    if get(props, "timeUnit", default="MONTHLY") != "MONTHLY" or get(props, "limitUnit", default="USD") != "USD":
-        return None
-    is_known, amount = known(props, "limitAmount")
-    try:
-        return Decimal(str(amount)) if is_known and amount is not None else None
-    except InvalidOperation:
-        return None
-
-
 def expected_cost_within_budget(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    """The cost model's expected monthly cost of the stack is within the stack's budget."""
+    """The cost model's expected monthly cost of the stack is within the stack's budget.
+
+    The budget that counts and the comparison are the cost model's (`infra.cost.budget`): the
+    smallest monthly USD budget, the same one `frugal preview --fail-above-budget` gates on.
+    """
     cfg = settings(args.get_config(), COST_CONFIG)
-    limits = [(limit, b) for b in _of_type(args, BUDGET) if (limit := _monthly_usd_limit(b)) is not None]
-    if not limits:
+    plan = plan_from_stack(args) if args.resources else None
+    budget = stack_budget(plan) if plan is not None else None
+    if plan is None or budget is None:
         args.not_applicable("no monthly USD budget with a known limit to compare with (see budget-with-alerts)")
-    limit, budget = min(limits, key=lambda pair: pair[0])
-    cost = expected_monthly_cost(plan_from_stack(args))
-    if cost is None:
-        args.not_applicable("the cost model cannot price this plan (see `frugal preview`)")
+        return
+    limit = budget.limit_usd
+    cost = expected_monthly_cost(plan)
     ceiling = (limit * Decimal(str(cfg["maxBudgetPercent"])) / 100).quantize(Decimal("0.01"))
-    if cost > ceiling:
+    verdict = budget_check(cost, ceiling)
+    if verdict == "unknown" or cost is None:
+        args.not_applicable("the cost model cannot price this plan (see `frugal preview`)")
+        return
+    if verdict == "over":
         share = "" if ceiling == limit else f" ({show(cfg['maxBudgetPercent'])}% of {limit})"
         report_violation(
             message(

@@ -63,7 +63,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fail-above-budget",
         action="store_true",
-        help=f"exit {EXIT_OVER_BUDGET} if expected > the plan's monthly aws:budgets/budget:Budget limitAmount",
+        help=f"exit {EXIT_OVER_BUDGET} if expected > the plan's monthly aws:budgets/budget:Budget limitAmount "
+        "(the smallest, if there are several)",
     )
     _common(p)
 
@@ -138,9 +139,13 @@ def _emit(text: str, out: Path | None) -> None:
 
 
 def budget_gate(expected: Decimal | None, limit: Decimal, what: str) -> tuple[int, str]:
-    if expected is None:
+    """Exit code and message of one gate; the comparison is the cost model's `budget_check`."""
+    from infra.cost.budget import budget_check
+
+    verdict = budget_check(expected, limit)
+    if verdict == "unknown" or expected is None:
         return EXIT_USAGE, f"the expected monthly cost is unknown; cannot compare it with {what} ${limit:,.2f}"
-    if expected > limit:
+    if verdict == "over":
         return EXIT_OVER_BUDGET, (
             f"over budget: expected monthly cost ${expected:,.2f} is above {what} ${limit:,.2f} "
             f"by ${expected - limit:,.2f}"

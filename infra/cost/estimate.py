@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from infra.catalog import Catalog, load_catalog
+from infra.cost.budget import monthly_budgets, stack_budget
 from infra.cost.model import Report, ResourceCost
 from infra.cost.plan_pools import pool_specs
 from infra.cost.pools import PoolSpec, on_demand_range, pool_hours, price_pool, spot_range, volume_components
@@ -21,7 +22,6 @@ from infra.cost.waterfall import PoolLevels, pool_levels, waterfall
 from infra.plan import Plan
 from infra.schedule import HOURS_PER_MONTH, Capacity
 
-BUDGET = "aws:budgets/budget:Budget"
 COST_OUTPUT = "expected_monthly_cost_usd"
 
 ASSUMPTIONS = (
@@ -41,16 +41,13 @@ ASSUMPTIONS = (
 
 
 def _budget(plan: Plan, warnings: list[str]) -> Decimal | None:
-    monthly = [
-        b
-        for b in plan.of_type(BUDGET)
-        if b.inputs.get("timeUnit", "MONTHLY") == "MONTHLY" and b.inputs.get("limitUnit", "USD") == "USD"
-    ]
-    if not monthly:
+    budgets = monthly_budgets(plan)
+    counted = stack_budget(plan)
+    if counted is None:
         return None
-    if len(monthly) > 1:
-        warnings.append(f"{len(monthly)} monthly USD budgets in the plan; the gate uses {monthly[0].name}")
-    return num(monthly[0].inputs.get("limitAmount"))
+    if len(budgets) > 1:
+        warnings.append(f"{len(budgets)} monthly USD budgets in the plan; the gate uses the smallest, {counted.name}")
+    return counted.limit_usd
 
 
 def _levels(spec: PoolSpec, catalog: Catalog) -> PoolLevels | None:
@@ -141,7 +138,7 @@ def estimate_plan(
         catalog={
             **{k: {"source": v.get("source", "-"), "as_of": v.get("as_of", "-")} for k, v in catalog.sources.items()},
             "other": {
-                "source": "infra/cost/prices.py (Infracost golden files per facts.md; AWS list prices with URLs)",
+                "source": "infra/cost/prices.py (Infracost us-east-1 golden test files; AWS list prices with URLs)",
                 "as_of": f"{min(p.as_of for p in PRICES.values())}..{max(p.as_of for p in PRICES.values())}",
             },
         },

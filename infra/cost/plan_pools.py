@@ -17,13 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from infra.cost.pools import PoolSpec, RootVolume
-from infra.cost.schedules import UNKNOWN, actions_from_schedules
-from infra.plan import Plan, PlannedResource
+from infra.cost.schedules import actions_from_schedules
+from infra.plan import ASG, LAUNCH_TEMPLATE, SCHEDULE, Plan, PlannedResource, is_unknown
 from infra.schedule import Capacity
 
-GROUP = "aws:autoscaling/group:Group"
-TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-SCHEDULE = "aws:autoscaling/schedule:Schedule"
 # AWS's defaults for a mixed instances policy's instances distribution.
 AWS_DIST_DEFAULTS = {
     "onDemandBaseCapacity": 0,
@@ -38,7 +35,7 @@ class PlanShapeError(ValueError):
 
 
 def _int(value: Any, what: str, r: PlannedResource) -> int | None:
-    if value is None or value in UNKNOWN:
+    if value is None or is_unknown(value):
         return None
     try:
         return int(Decimal(str(value)))
@@ -47,7 +44,7 @@ def _int(value: Any, what: str, r: PlannedResource) -> int | None:
 
 
 def _known(value: Any) -> bool:
-    return value is not None and value not in UNKNOWN
+    return value is not None and not is_unknown(value)
 
 
 def _names(r: PlannedResource) -> set[str]:
@@ -123,7 +120,9 @@ def unmatched_schedules(plan: Plan, matched: set[str]) -> list[PlannedResource]:
 def pool_specs(plan: Plan) -> tuple[list[tuple[PlannedResource, PoolSpec, list[str]]], list[str]]:
     """Every group as a PoolSpec with the schedules matched to it; and plan-level notes."""
     # Sorted by URN: an offline run registers in no fixed order, and reports must be reproducible.
-    groups, templates, schedules = (sorted(plan.of_type(t), key=lambda r: r.urn) for t in (GROUP, TEMPLATE, SCHEDULE))
+    groups, templates, schedules = (
+        sorted(plan.of_type(t), key=lambda r: r.urn) for t in (ASG, LAUNCH_TEMPLATE, SCHEDULE)
+    )
     out: list[tuple[PlannedResource, PoolSpec, list[str]]] = []
     matched: set[str] = set()
     for g in groups:

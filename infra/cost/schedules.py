@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from infra.plan import is_unknown
 from infra.schedule import HOURS_PER_WEEK, Action
 
 # A Monday in January: the reference week in which cron expressions are expanded. Only the time of
 # week matters; January pins the UTC offset used when a group's actions mix time zones.
 REFERENCE_MONDAY = datetime(2024, 1, 1)
-UNKNOWN = ("<unknown>", "04da6b54-80e4-46f7-96ec-b56ff0331ba9")
 """How a plan marks a value not known until the update runs (infra.readers, and the CLI's raw sentinel)."""
 
 
@@ -37,7 +37,7 @@ class ReadActions:
 def _size(inputs: dict[str, Any], key: str) -> int | None:
     """A size field as AWS applies it: -1 = unchanged (None); an omitted size defaults to 0."""
     raw = inputs.get(key, 0)
-    if raw is None or raw in UNKNOWN:
+    if raw is None or is_unknown(raw):
         return None
     value = int(float(raw))
     return None if value == -1 else value
@@ -84,7 +84,7 @@ def actions_from_schedules(schedules: list[tuple[str, dict[str, Any]]]) -> ReadA
         )
     for name, inputs in schedules:
         recurrence = inputs.get("recurrence")
-        if not recurrence or recurrence in UNKNOWN:
+        if not recurrence or is_unknown(recurrence):
             read.notes.append(
                 f"scheduled action {name} has no recurrence (a one-off action at its start_time): not priced "
                 "as part of the weekly cycle"

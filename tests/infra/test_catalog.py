@@ -24,8 +24,8 @@ def test_catalog_figures_carry_their_sources_and_dates():
     assert catalog.sources["on_demand"]["as_of"] == "2026-07-20", "on-demand prices are dated"
     assert catalog.sources["spot_advisor"]["as_of"] == "2025-06-28", "spot savings are dated"
     g5 = catalog.get("g5.xlarge")
-    assert g5 is not None and g5.on_demand_hourly == Decimal("1.006"), "facts.md: g5.xlarge $1.006/h"
-    assert (g5.spot_saving_pct, g5.interruption_band) == (59, ">20%"), "facts.md: 59% / >20%"
+    assert g5 is not None and g5.on_demand_hourly == Decimal("1.006"), "the EC2 price list snapshot: g5.xlarge $1.006/h"
+    assert (g5.spot_saving_pct, g5.interruption_band) == (59, ">20%"), "the Spot Instance Advisor snapshot: 59% / >20%"
 
 
 @pytest.mark.parametrize(

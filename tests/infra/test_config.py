@@ -134,7 +134,7 @@ def test_dev_and_prod_differ_the_way_environments_should():
 def test_a_version_eks_no_longer_runs_is_refused_and_one_past_standard_support_warns():
     from datetime import date
 
-    from infra.cost.prices import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
+    from infra.catalog import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS
 
     today = date.today()
     gone = [v for v, end in EKS_EXTENDED_SUPPORT_ENDS.items() if end < today]
