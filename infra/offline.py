@@ -178,22 +178,34 @@ def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
     return values
 
 
-def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | None = None) -> Plan:
+def run_offline(
+    stack: str,
+    root: Path = REPO_ROOT,
+    config: dict[str, str] | None = None,
+    *,
+    engine: RecordingEngine | None = None,
+    preview: bool = False,
+) -> Plan:
     """Run the program for a stack under mocks and return what it would create.
 
+    `engine` and `preview` let a test play the engine of a real `pulumi preview` (values not known
+    yet); the plan's outputs then hold only the stack outputs that are known.
     Raises StackFileError for a missing/unreadable stack file and ConfigError for invalid config,
     both before any resource is declared.
     """
     values = read_stack_config(stack, root) if config is None else config
     region = values.get(f"{PROJECT}:region", "us-east-1")
-    engine = RecordingEngine(region=region)
+    engine = engine or RecordingEngine(region=region)
     monitor = RecordingMonitor(engine)
     # A previous run in this process leaves its root Stack resource behind; start from none.
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(engine, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine.logger)
+    pulumi.runtime.set_mocks(
+        engine, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=engine.logger
+    )
     pulumi.runtime.set_all_config(values)
     cfg = load()  # raises ConfigError before anything is registered
-    outputs: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    names: list[str] = []
 
     def program() -> Any:
         from infra.program import build
@@ -201,7 +213,12 @@ def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | Non
         build(cfg)
         root_stack = pulumi_settings.get_root_resource()
         exported = dict(getattr(root_stack, "outputs", {}))
-        return pulumi.Output.from_input(exported).apply(outputs.update).future()
+        names.extend(exported)
+        # One output at a time: during a preview, an unknown output must not hide the known ones.
+        known = [
+            pulumi.Output.from_input(v).apply(lambda x, k=k: resolved.__setitem__(k, x)) for k, v in exported.items()
+        ]
+        return pulumi.Output.all(*known).future()
 
     # Source positions (a Python stack walk per resource) matter to the real engine's diagnostics,
     # not to a plan; skipping them makes the offline run of prod about 10% faster.
@@ -214,7 +231,7 @@ def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | Non
         stack=stack,
         source="offline",
         resources=monitor.registrations,
-        outputs=_plain(outputs),
+        outputs=_plain({k: resolved[k] for k in names if k in resolved}),
         warnings=list(engine.warnings),
     )
 

@@ -20,7 +20,7 @@ from infra.components import (
     SharedCacheArgs,
 )
 from infra.config import PROJECT, StackConfig
-from infra.cost.from_config import expected_monthly_cost
+from infra.registrations import COST_OUTPUT, expected_cost_output, record_registrations
 
 STACK_TAG_KEY = "frugal-stack"
 
@@ -31,6 +31,8 @@ def stack_tags(cfg: StackConfig) -> dict[str, str]:
 
 
 def build(cfg: StackConfig) -> None:
+    # Every resource from here on is recorded, so the exported cost prices what was really declared.
+    recorder = record_registrations()
     tags = stack_tags(cfg)
     cluster_name = f"{PROJECT}-{cfg.stack}"
     provider = aws.Provider("aws", region=cfg.region)
@@ -107,5 +109,6 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("node_pool_asg_names", {name: pool.asg_name for name, pool in pools.items()})
     pulumi.export("alert_topic_arn", alarms.topic_arn)
     pulumi.export("budget_monthly_limit_usd", str(cfg.budget.monthly_limit_usd))
-    # The cost preview's expected figure (infra/cost/from_config.py), so `pulumi preview` shows it.
-    pulumi.export("expected_monthly_cost_usd", str(expected_monthly_cost(cfg)))
+    # The cost model's expected figure over the registrations above, so `pulumi preview` shows it
+    # ("unknown" while a value it depends on is not known yet).
+    pulumi.export(COST_OUTPUT, expected_cost_output(recorder, PROJECT, cfg.stack))
