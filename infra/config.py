@@ -14,6 +14,7 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -396,7 +397,7 @@ class StackConfig(_Model):
         return capacity_by_hour(initial, self.pool_actions(pool))
 
 
-def _format_error(stack: str, err: dict[str, Any]) -> str:
+def _format_error(stack: str, err: Mapping[str, Any]) -> str:
     loc = ".".join(str(p) for p in err["loc"] if p not in ("NewVpc", "ExistingVpc"))
     key = f"{PROJECT}:{loc}" if loc else f"{PROJECT} config"
     bad = err.get("input")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,11 @@ class RecordingEngine(pulumi.runtime.Mocks):
         self.logger.propagate = False
         self.logger.handlers[:] = [_WarningCollector(self.warnings)]
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """The provider call's result and its check failures (none: the offline answers are valid)."""
+        return self._answer(args), []
+
+    def _answer(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             letters = "abcdef"
@@ -103,7 +108,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_urn: str | None = None
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        # pulumi's MockMonitor is not annotated; the request and response are its protobuf messages.
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             self.stack_urn = response.urn
             return response
@@ -140,6 +146,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, pulumi.AssetArchive):
         return {"archive": sorted(value.assets)}
     return repr(value)
+
+
+def _keep_in(resolved: dict[str, Any], key: str) -> Callable[[Any], None]:
+    def keep(value: Any) -> None:
+        resolved[key] = value
+
+    return keep
 
 
 def _no_stack_trace() -> Any:
@@ -215,9 +228,7 @@ def run_offline(
         exported = dict(getattr(root_stack, "outputs", {}))
         names.extend(exported)
         # One output at a time: during a preview, an unknown output must not hide the known ones.
-        known = [
-            pulumi.Output.from_input(v).apply(lambda x, k=k: resolved.__setitem__(k, x)) for k, v in exported.items()
-        ]
+        known = [pulumi.Output.from_input(v).apply(_keep_in(resolved, k)) for k, v in exported.items()]
         return pulumi.Output.all(*known).future()
 
     # Source positions (a Python stack walk per resource) matter to the real engine's diagnostics,

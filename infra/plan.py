@@ -27,11 +27,11 @@ the CLI reports as not yet known are the string "<unknown>", secrets "[secret]".
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA = "frugal.plan/v1"
+SCHEMA: Final = "frugal.plan/v1"
 
 UNKNOWN = "<unknown>"
 """How a plan writes a value that is not known yet (during a preview, before the resource exists)."""

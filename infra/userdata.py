@@ -17,9 +17,12 @@ BOUNDARY = "FRUGAL-BOUNDARY"
 
 
 class TaintLike(Protocol):
-    key: str
-    value: str
-    effect: str
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def effect(self) -> str: ...
 
 
 def node_user_data(

@@ -53,7 +53,8 @@ def engine_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     """A policy's config as the analyzer server gets it from the CLI: through a Struct (22 -> 22.0)."""
     struct = struct_pb2.Struct()
     struct.update(dict(config or {}))
-    return json_format.MessageToDict(struct)
+    as_dict: dict[str, Any] = json_format.MessageToDict(struct)
+    return as_dict
 
 
 def _options(resource: PlannedResource) -> PolicyResourceOptions:

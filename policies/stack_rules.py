@@ -269,15 +269,20 @@ def _node_role_findings(role: PolicyResource, args: StackValidationArgs, allowed
     for rp in _of_type(args, ROLE_POLICY):
         if _linked(rp, "role", role, "name", "id") and (wild := _wildcards(known(rp.props, "policy")[1])):
             findings.append((rp.urn, f"role policy '{rp.name}' allows {wild}"))
-    arns = [(role.urn, a, None) for a in items(get(role.props, "managedPolicyArns", default=[]))]
+    arns: list[tuple[str, Any, PolicyResource | None]] = [
+        (role.urn, a, None) for a in items(get(role.props, "managedPolicyArns", default=[]))
+    ]
     for att in _of_type(args, ATTACHMENT):
         if _linked(att, "role", role, "name", "id"):
             arns.append((att.urn, known(att.props, "policyArn")[1], att))
-    for urn, arn, att in arns:
+    for urn, arn, attachment in arns:
         if isinstance(arn, str) and arn in allowed:
             continue
-        policies = _of_type(args, MANAGED_POLICY) if att is not None else []
-        declared = [p for p in policies if _linked(att, "policyArn", p, "arn")]
+        declared = (
+            [p for p in _of_type(args, MANAGED_POLICY) if _linked(attachment, "policyArn", p, "arn")]
+            if attachment is not None
+            else []
+        )
         if declared:
             for p in declared:
                 if wild := _wildcards(known(p.props, "policy")[1]):

@@ -77,7 +77,7 @@ class BudgetAlarms(pulumi.ComponentResource):
             )
 
         tag_key, tag_value = args.stack_tag
-        notifications = [
+        notifications: list[aws.budgets.BudgetNotificationArgsDict] = [
             {
                 "comparison_operator": "GREATER_THAN",
                 "threshold": pct,

@@ -4,6 +4,7 @@ its IAM roles, the OIDC provider for service-account roles, and the node role wi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -102,7 +103,7 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs]),
         )
-        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        issuer = cluster.identities.apply(_oidc_issuer)
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child
         )
@@ -126,9 +127,15 @@ class Cluster(pulumi.ComponentResource):
 
         self.name = cluster.name
         self.endpoint = cluster.endpoint
-        self.certificate_authority = cluster.certificate_authority.apply(lambda ca: ca.data)
-        self.service_cidr = cluster.kubernetes_network_config.apply(lambda n: n.service_ipv4_cidr)
-        self.security_group_id = cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
+        self.certificate_authority = cluster.certificate_authority.apply(
+            lambda ca: _present(ca.data, "certificate authority")
+        )
+        self.service_cidr = cluster.kubernetes_network_config.apply(
+            lambda n: _present(n.service_ipv4_cidr, "service CIDR")
+        )
+        self.security_group_id = cluster.vpc_config.apply(
+            lambda v: _present(v.cluster_security_group_id, "cluster security group")
+        )
         self.oidc_provider_arn = oidc.arn
         self.node_role_arn = node_role.arn
         self.node_instance_profile_arn = profile.arn
@@ -144,3 +151,15 @@ class Cluster(pulumi.ComponentResource):
                 "node_instance_profile_arn": self.node_instance_profile_arn,
             }
         )
+
+
+def _present(value: str | None, what: str) -> str:
+    """A value EKS returns for every created cluster; its absence is an engine or provider fault."""
+    if value is None:
+        raise ValueError(f"the EKS cluster reported no {what}; the nodes cannot join without it")
+    return value
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    oidcs = identities[0].oidcs if identities else None
+    return _present(oidcs[0].issuer if oidcs else None, "OIDC issuer")

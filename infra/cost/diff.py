@@ -80,6 +80,8 @@ def diff_reports(past: Report, now: Report) -> list[Change]:
         else:
             op = "+" if old is None else "-"
         either = new or old
+        if either is None:  # a key comes from one side at least
+            continue
         if op != "~" and either.status == "free":
             continue
         changes.append(
@@ -93,14 +95,15 @@ def diff_reports(past: Report, now: Report) -> list[Change]:
             )
         )
     # Biggest change first, as a reviewer reads them; unknown deltas first of all (they need a look).
-    return sorted(changes, key=lambda c: (c.delta is not None, -abs(c.delta or 0), c.name))
+    return sorted(changes, key=lambda c: (c.delta is not None, -abs(c.delta or ZERO), c.name))
 
 
 def total_delta(past: Report, now: Report) -> Range:
     a, b = past.total, now.total
     if not a.known or not b.known:
         return Range.unknown()
-    return Range(low=b.low - a.low, expected=b.expected - a.expected, high=b.high - a.high)
+    (alo, aex, ahi), (blo, bex, bhi) = a.values(), b.values()
+    return Range(low=blo - alo, expected=bex - aex, high=bhi - ahi)
 
 
 def _label(report: Report) -> str:
@@ -117,11 +120,11 @@ def to_text(past: Report, now: Report) -> str:
             d = None if comp.past is None and comp.now is None else (comp.now or ZERO) - (comp.past or ZERO)
             lines.append(f"    {op} {comp.name}  {signed(d)} ({money(comp.past or ZERO)} -> {money(comp.now or ZERO)})")
         lines.append("")
-    d = total_delta(past, now)
+    total = total_delta(past, now)
     lines += [
         "Legend: + added, ~ changed, - removed",
-        f"Amount: {signed(d.expected)} ({money(past.total.expected)} -> {money(now.total.expected)})"
-        + (f"  [low {signed(d.low)}, high {signed(d.high)}]" if d.known else ""),
+        f"Amount: {signed(total.expected)} ({money(past.total.expected)} -> {money(now.total.expected)})"
+        + (f"  [low {signed(total.low)}, high {signed(total.high)}]" if total.known else ""),
     ]
     return "\n".join(lines) + "\n"
 

@@ -119,14 +119,14 @@ def estimate_plan(
     for r in sorted(plan.resources, key=lambda x: x.urn):
         if r.urn in pool_costs:
             resources.append(pool_costs[r.urn])
-        elif (cost := price_resource(r, ctx)) is not None:
-            resources.append(cost)
-    for r in resources:
-        if r.status == "not-priced":
-            warnings.append(f"{r.name} ({r.type}): not priced, cost unknown")
-        for c in r.components:
+        elif (priced := price_resource(r, ctx)) is not None:
+            resources.append(priced)
+    for rc in resources:
+        if rc.status == "not-priced":
+            warnings.append(f"{rc.name} ({rc.type}): not priced, cost unknown")
+        for c in rc.components:
             if not c.monthly.known:
-                warnings.append(f"{r.name}: {c.name}: price unknown")
+                warnings.append(f"{rc.name}: {c.name}: price unknown")
 
     report = Report(
         project=plan.project,

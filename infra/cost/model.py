@@ -8,11 +8,11 @@ never 0. Every amount is a range (low, expected, high); for a fixed price the th
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA = "frugal.cost/v1"
+SCHEMA: Final = "frugal.cost/v1"
 CENT = Decimal("0.01")
 
 
@@ -41,22 +41,31 @@ class Range(BaseModel):
     def known(self) -> bool:
         return self.expected is not None
 
+    def values(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(low, expected, high) of a known range: every constructor sets all three or none."""
+        if self.low is None or self.expected is None or self.high is None:
+            raise ValueError(f"a range with an unknown bound has no values: {self!r}")
+        return self.low, self.expected, self.high
+
     def __add__(self, other: Range) -> Range:
         if not other.known:
             return self
         if not self.known:
             return other
-        return Range(low=self.low + other.low, expected=self.expected + other.expected, high=self.high + other.high)
+        (lo, ex, hi), (olo, oex, ohi) = self.values(), other.values()
+        return Range(low=lo + olo, expected=ex + oex, high=hi + ohi)
 
     def scaled(self, factor: Decimal) -> Range:
         if not self.known:
             return self
-        return Range(low=self.low * factor, expected=self.expected * factor, high=self.high * factor)
+        lo, ex, hi = self.values()
+        return Range(low=lo * factor, expected=ex * factor, high=hi * factor)
 
     def rounded(self) -> Range:
         if not self.known:
             return self
-        return Range(low=cents(self.low), expected=cents(self.expected), high=cents(self.high))
+        lo, ex, hi = self.values()
+        return Range(low=cents(lo), expected=cents(ex), high=cents(hi))
 
 
 ZERO = Range.fixed(Decimal(0))

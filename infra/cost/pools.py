@@ -87,9 +87,11 @@ def _mean(values: list[Decimal]) -> Decimal:
 
 
 def on_demand_range(overrides: list[str], strategy: str, catalog: Catalog, warnings: list[str]) -> Range:
-    known = [
-        (t, catalog.get(t).on_demand_hourly) for t in overrides if catalog.get(t) and catalog.get(t).on_demand_hourly
-    ]
+    known: list[tuple[str, Decimal]] = []
+    for t in overrides:
+        spec = catalog.get(t)
+        if spec is not None and spec.on_demand_hourly:
+            known.append((t, spec.on_demand_hourly))
     for t in overrides:
         if not any(t == k for k, _ in known):
             warnings.append(f"{t}: no on-demand price in the catalog; left out of the on-demand range")
@@ -161,7 +163,7 @@ def volume_components(volume: RootVolume | None, instance_hours: Decimal, warnin
             monthly_quantity=volume.size_gib * months,
             unit="GB-month",
             unit_price=Range.fixed(gb.usd),
-            monthly=Range.fixed(gb.usd * volume.size_gib * months),
+            monthly=Range.fixed(None if gb.usd is None else gb.usd * volume.size_gib * months),
             source=gb.source,
             as_of=gb.as_of,
             note=f"{volume.size_gib} GiB per instance, billed per instance-hour",
@@ -181,7 +183,7 @@ def volume_components(volume: RootVolume | None, instance_hours: Decimal, warnin
                     monthly_quantity=qty,
                     unit=unit,
                     unit_price=Range.fixed(item.usd),
-                    monthly=Range.fixed(item.usd * qty),
+                    monthly=Range.fixed(None if item.usd is None else item.usd * qty),
                     source=item.source,
                     as_of=item.as_of,
                 )

@@ -101,7 +101,7 @@ VALKEY_NODE_DISCOUNT = Decimal("0.20")
 
 def elasticache_node_hour(node_type: str, engine: str) -> Price | None:
     redis = ELASTICACHE_NODE_HOUR.get(node_type)
-    if redis is None or engine != "valkey":
+    if redis is None or engine != "valkey" or redis.usd is None:
         return redis
     return Price(
         f"{redis.key}.valkey",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from infra.catalog import Catalog
 from infra.cost.model import CostComponent, Range, ResourceCost
@@ -81,6 +81,10 @@ class Context:
     assumptions: list[str]
 
 
+@overload
+def num(value: Any, default: Decimal) -> Decimal: ...
+@overload
+def num(value: Any, default: None = None) -> Decimal | None: ...
 def num(value: Any, default: Decimal | None = None) -> Decimal | None:
     if isinstance(value, bool) or value is None:
         return default

@@ -31,9 +31,10 @@ def span(r: Range) -> str:
     """'$12.00' when fixed, '$10.00 - $14.00' when a range, '-' when unknown."""
     if not r.known:
         return "-"
-    if cents(r.low) == cents(r.high):
-        return money(r.expected)
-    return f"{money(r.low)} - {money(r.high)}"
+    low, expected, high = r.values()
+    if cents(low) == cents(high):
+        return money(expected)
+    return f"{money(low)} - {money(high)}"
 
 
 def quantity(value: Decimal | None) -> str:
@@ -51,7 +52,8 @@ def unit_price(r: Range) -> str:
         shown = v if v < Decimal("0.001") else v.quantize(Decimal("0.0001"))
         return f"${shown.normalize():f}"
 
-    return fmt(r.expected) if r.low == r.high else f"{fmt(r.low)} | {fmt(r.expected)} | {fmt(r.high)}"
+    low, expected, high = r.values()
+    return fmt(expected) if low == high else f"{fmt(low)} | {fmt(expected)} | {fmt(high)}"
 
 
 def render(report: Report, fmt: str) -> str:

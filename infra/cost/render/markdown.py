@@ -17,8 +17,8 @@ def to_markdown(report: Report) -> str:
         + ("" if report.complete else " **Incomplete:** some costs are unknown."),
     ]
     if report.budget_monthly_usd is not None and total.expected is not None:
-        pct = total.expected * 100 / report.budget_monthly_usd
-        lines.append(f"Budget {money(report.budget_monthly_usd)}/month: expected is {pct:.1f}% of it.")
+        share = total.expected * 100 / report.budget_monthly_usd
+        lines.append(f"Budget {money(report.budget_monthly_usd)}/month: expected is {share:.1f}% of it.")
     lines += ["", "| resource | component | quantity | low | expected | high |", "|---|---|---:|---:|---:|---:|"]
     for r in by_cost(report):
         if r.status == "free":
@@ -48,10 +48,10 @@ def to_markdown(report: Report) -> str:
             "| step | monthly | % of baseline | % of GPU baseline |",
             "|---|---:|---:|---:|",
         ]
-        for s in report.waterfall:
-            pct = "" if s.pct_of_baseline is None else f"{s.pct_of_baseline}%"
-            gpu = "" if s.pct_of_compute_baseline is None else f"{s.pct_of_compute_baseline}%"
-            lines.append(f"| {s.label} | {money(s.monthly)} | {pct} | {gpu} |")
+        for step in report.waterfall:
+            pct = "" if step.pct_of_baseline is None else f"{step.pct_of_baseline}%"
+            gpu = "" if step.pct_of_compute_baseline is None else f"{step.pct_of_compute_baseline}%"
+            lines.append(f"| {step.label} | {money(step.monthly)} | {pct} | {gpu} |")
     if report.unpriced:
         lines += [
             "",

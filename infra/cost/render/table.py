@@ -7,13 +7,13 @@ import io
 from rich.console import Console
 from rich.table import Table
 
-from infra.cost.model import Report
+from infra.cost.model import Report, ResourceCost
 from infra.cost.render import money, quantity, span, unit_price
 
 WIDTH = 150
 
 
-def by_cost(report: Report) -> list:
+def by_cost(report: Report) -> list[ResourceCost]:
     """Unknown first (they need attention), then by expected monthly cost, highest first."""
     return sorted(report.resources, key=lambda r: (r.monthly.known, -(r.monthly.expected or 0), r.name, r.urn))
 
