@@ -1,1 +1,1 @@
-"""Pulumi CrossGuard policy pack (cost and security guardrails); see the policy-pack issue."""
+"""Pulumi CrossGuard policy pack (cost and security guardrails); see docs/policy-pack.md."""
