@@ -25,6 +25,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT, ConfigError, load
 from infra.plan import Plan, PlannedResource
+from infra.tokens import EC2_LAUNCH_TEMPLATE, EKS_CLUSTER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ACCOUNT = "123456789012"
@@ -77,7 +78,7 @@ class RecordingEngine(pulumi.runtime.Mocks):
             "name": name,
             "arn": f"arn:aws:{service}:{self.region}:{OFFLINE_ACCOUNT}:{name}",
         }
-        if args.typ == "aws:eks/cluster:Cluster":
+        if args.typ == EKS_CLUSTER:
             state.update(
                 endpoint=f"https://{name}.offline.eks.amazonaws.com",
                 certificateAuthority={"data": "T0ZGTElORQ=="},
@@ -85,7 +86,7 @@ class RecordingEngine(pulumi.runtime.Mocks):
                 kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
                 vpcConfig={**args.inputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-offline"},
             )
-        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        elif args.typ == EC2_LAUNCH_TEMPLATE:
             state["latestVersion"] = 1
         return f"{args.name}-offline", state
 

@@ -1,11 +1,11 @@
 """The plan: every resource a stack declares (type, name, parent, provider, inputs), as one model.
 
 This is the seam between the Pulumi program and everything that reads it (cost preview, policy
-pack, `frugal plan`). It is filled by the offline run (`infra.offline`) and, in the cost-preview
-by the readers of `pulumi preview --json` and `pulumi stack export` (`infra.readers`), and by the
-program's own recording of its registrations (`infra.registrations`); none of its readers import the
-program's components. Pure: no Pulumi import. The type tokens more than one reader looks for and the
-one marker of a value not known yet (`UNKNOWN`, `is_unknown`) live here.
+pack, `frugal plan`). It is filled by the offline run (`infra.offline`), by the readers of
+`pulumi preview --json` and `pulumi stack export` (`infra.readers`), and by the program's own
+recording of its registrations (`infra.registrations`); none of its readers import the program's
+components. Pure: no Pulumi import. The one marker of a value not known yet (`UNKNOWN`,
+`is_unknown`) lives here; the type tokens in `infra.tokens`.
 
 JSON schema `frugal.plan/v1` (stable; additive changes only):
 {
@@ -37,15 +37,6 @@ UNKNOWN = "<unknown>"
 """How a plan writes a value that is not known yet (during a preview, before the resource exists)."""
 ENGINE_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """The Pulumi engine's own sentinel for the same, as `pulumi preview --json` prints it."""
-
-# Type tokens read by more than one of the plan's readers (cost model, policy pack, plan table).
-ASG = "aws:autoscaling/group:Group"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-SCHEDULE = "aws:autoscaling/schedule:Schedule"
-BUDGET = "aws:budgets/budget:Budget"
-EKS_CLUSTER = "aws:eks/cluster:Cluster"
-INSTANCE = "aws:ec2/instance:Instance"
-TOPIC = "aws:sns/topic:Topic"
 
 
 def is_unknown(value: object) -> bool:

@@ -23,7 +23,8 @@ from pulumi.runtime import settings as pulumi_settings
 from infra.cost.estimate import COST_OUTPUT, estimate_plan
 from infra.cost.plan_pools import PlanShapeError
 from infra.cost.schedules import ScheduleError
-from infra.plan import LAUNCH_TEMPLATE, SCHEDULE, UNKNOWN, Plan, PlannedResource, is_unknown
+from infra.plan import UNKNOWN, Plan, PlannedResource, is_unknown
+from infra.tokens import AUTOSCALING_SCHEDULE, EC2_LAUNCH_TEMPLATE
 
 __all__ = ["COST_OUTPUT", "Recorder", "cost_export", "expected_cost_output", "record_registrations"]
 
@@ -153,7 +154,7 @@ def cost_export(plan: Plan) -> str:
     except (PlanShapeError, ScheduleError):
         return UNKNOWN_COST
     billable = {r.urn for r in report.resources if r.status != "free"}
-    linked = {LAUNCH_TEMPLATE, SCHEDULE}
+    linked = {EC2_LAUNCH_TEMPLATE, AUTOSCALING_SCHEDULE}
     guessed = [r for r in plan.resources if (r.urn in billable or r.type in linked) and _price_inputs_unknown(r.inputs)]
     if not report.complete or report.total.expected is None or guessed:
         return UNKNOWN_COST

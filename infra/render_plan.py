@@ -10,6 +10,22 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.plan import Plan, PlannedResource
+from infra.tokens import (
+    AUTOSCALING_GROUP,
+    AUTOSCALING_SCHEDULE,
+    BUDGETS_BUDGET,
+    CLOUDWATCH_LOG_GROUP,
+    CLOUDWATCH_METRIC_ALARM,
+    COSTEXPLORER_ANOMALY_SUBSCRIPTION,
+    EC2_LAUNCH_TEMPLATE,
+    EC2_SUBNET,
+    EC2_VPC,
+    EKS_CLUSTER,
+    ELASTICACHE_REPLICATION_GROUP,
+    KMS_KEY,
+    SNS_TOPIC,
+    SNS_TOPIC_SUBSCRIPTION,
+)
 
 
 def _asg(i: dict[str, Any]) -> str:
@@ -56,28 +72,26 @@ def _cluster(i: dict[str, Any]) -> str:
 
 
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "aws:autoscaling/group:Group": _asg,
-    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
-    "aws:autoscaling/schedule:Schedule": _schedule,
-    "aws:budgets/budget:Budget": _budget,
-    "aws:eks/cluster:Cluster": _cluster,
-    "aws:ec2/vpc:Vpc": lambda i: f"{i.get('cidrBlock')}",
-    "aws:ec2/subnet:Subnet": lambda i: f"{i.get('cidrBlock')} in {i.get('availabilityZone')}",
-    "aws:sns/topic:Topic": lambda i: f"KMS {'on' if i.get('kmsMasterKeyId') else 'OFF'}",
-    "aws:sns/topicSubscription:TopicSubscription": lambda i: f"{i.get('protocol')} {i.get('endpoint')}",
-    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda i: (
-        f"{i.get('namespace')} {i.get('metricName')} > {i.get('threshold')}"
-    ),
-    "aws:costexplorer/anomalySubscription:AnomalySubscription": lambda i: (
+    AUTOSCALING_GROUP: _asg,
+    EC2_LAUNCH_TEMPLATE: _launch_template,
+    AUTOSCALING_SCHEDULE: _schedule,
+    BUDGETS_BUDGET: _budget,
+    EKS_CLUSTER: _cluster,
+    EC2_VPC: lambda i: f"{i.get('cidrBlock')}",
+    EC2_SUBNET: lambda i: f"{i.get('cidrBlock')} in {i.get('availabilityZone')}",
+    SNS_TOPIC: lambda i: f"KMS {'on' if i.get('kmsMasterKeyId') else 'OFF'}",
+    SNS_TOPIC_SUBSCRIPTION: lambda i: f"{i.get('protocol')} {i.get('endpoint')}",
+    CLOUDWATCH_METRIC_ALARM: lambda i: f"{i.get('namespace')} {i.get('metricName')} > {i.get('threshold')}",
+    COSTEXPLORER_ANOMALY_SUBSCRIPTION: lambda i: (
         f"{i.get('frequency')}; impact >= {i.get('thresholdExpression', {}).get('dimension', {}).get('values')}"
     ),
     "pulumi:providers:aws": lambda i: f"region {i.get('region')}",
-    "aws:elasticache/replicationGroup:ReplicationGroup": lambda i: (
+    ELASTICACHE_REPLICATION_GROUP: lambda i: (
         f"{i.get('engine')} {i.get('engineVersion')} {i.get('numCacheClusters')} x {i.get('nodeType')}; "
         f"encrypted at rest {i.get('atRestEncryptionEnabled')}, in transit {i.get('transitEncryptionEnabled')}"
     ),
-    "aws:kms/key:Key": lambda i: f"rotation {i.get('enableKeyRotation')}; {_short(i.get('description', ''))}",
-    "aws:cloudwatch/logGroup:LogGroup": lambda i: f"{i.get('name')} kept {i.get('retentionInDays')} days",
+    KMS_KEY: lambda i: f"rotation {i.get('enableKeyRotation')}; {_short(i.get('description', ''))}",
+    CLOUDWATCH_LOG_GROUP: lambda i: f"{i.get('name')} kept {i.get('retentionInDays')} days",
 }
 
 

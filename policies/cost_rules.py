@@ -13,7 +13,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from infra.plan import ASG, INSTANCE, LAUNCH_TEMPLATE
+from infra.tokens import AUTOSCALING_GROUP, EC2_INSTANCE, EC2_LAUNCH_TEMPLATE
 from policies.props import (
     REQUIRED_TAG_KEYS,
     asg_instance_types,
@@ -132,7 +132,7 @@ def _env(args: ResourceValidationArgs, cfg: dict[str, Any]) -> str:
 
 def gpu_asg_mixed_instances(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """GPU auto-scaling groups use a mixed instances policy (spot and on-demand over several types)."""
-    if args.resource_type != ASG or not is_gpu_asg(args.props):
+    if args.resource_type != AUTOSCALING_GROUP or not is_gpu_asg(args.props):
         return
     if get(args.props, "mixedInstancesPolicy") is not None:
         return
@@ -151,7 +151,7 @@ def gpu_asg_mixed_instances(args: ResourceValidationArgs, report_violation: Repo
 
 def spot_allocation_strategy(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Spot capacity is not allocated by `lowest-price`, which concentrates it in the pools interrupted most."""
-    if args.resource_type != ASG or not is_gpu_asg(args.props) or not _runs_spot(args.props):
+    if args.resource_type != AUTOSCALING_GROUP or not is_gpu_asg(args.props) or not _runs_spot(args.props):
         return
     cfg = settings(args.get_config(), SPOT_STRATEGY_CONFIG)
     strategy = get(_distribution(args.props), "spotAllocationStrategy")
@@ -172,7 +172,11 @@ def spot_allocation_strategy(args: ResourceValidationArgs, report_violation: Rep
 
 def on_demand_share(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """The on-demand share above the base stays within the environment's maximum (non-prod: 0%)."""
-    if args.resource_type != ASG or not is_gpu_asg(args.props) or get(args.props, "mixedInstancesPolicy") is None:
+    if (
+        args.resource_type != AUTOSCALING_GROUP
+        or not is_gpu_asg(args.props)
+        or get(args.props, "mixedInstancesPolicy") is None
+    ):
         return
     cfg = settings(args.get_config(), ON_DEMAND_SHARE_CONFIG)
     env = _env(args, cfg)
@@ -199,7 +203,7 @@ def on_demand_share(args: ResourceValidationArgs, report_violation: ReportViolat
 
 def spot_instance_diversity(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """A group that runs spot can choose from at least N instance types, so spot finds capacity."""
-    if args.resource_type != ASG or not is_gpu_asg(args.props) or not _runs_spot(args.props):
+    if args.resource_type != AUTOSCALING_GROUP or not is_gpu_asg(args.props) or not _runs_spot(args.props):
         return
     cfg = settings(args.get_config(), SPOT_DIVERSITY_CONFIG)
     env = _env(args, cfg)
@@ -221,7 +225,7 @@ def spot_instance_diversity(args: ResourceValidationArgs, report_violation: Repo
 
 def capacity_rebalance(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Groups that run spot replace at-risk instances early (capacity rebalancing on)."""
-    if args.resource_type != ASG or not is_gpu_asg(args.props) or not _runs_spot(args.props):
+    if args.resource_type != AUTOSCALING_GROUP or not is_gpu_asg(args.props) or not _runs_spot(args.props):
         return
     value = get(args.props, "capacityRebalance")
     if value is not True:
@@ -239,7 +243,7 @@ def capacity_rebalance(args: ResourceValidationArgs, report_violation: ReportVio
 
 def asg_max_size(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """A GPU group's max_size stays within the environment's cap (a runaway scale-out is the costly failure)."""
-    if args.resource_type != ASG or not is_gpu_asg(args.props):
+    if args.resource_type != AUTOSCALING_GROUP or not is_gpu_asg(args.props):
         return
     cfg = settings(args.get_config(), MAX_SIZE_CONFIG)
     env = _env(args, cfg)
@@ -261,11 +265,11 @@ def gpu_instance_families(args: ResourceValidationArgs, report_violation: Report
     """GPU nodes use instance types from the allow-listed families only."""
     cfg = settings(args.get_config(), GPU_FAMILIES_CONFIG)
     allowed = list(cfg["allowedFamilies"])
-    if args.resource_type == ASG:
+    if args.resource_type == AUTOSCALING_GROUP:
         if not is_gpu_asg(args.props):
             return
         candidates = asg_instance_types(args.props)
-    elif args.resource_type in (LAUNCH_TEMPLATE, INSTANCE):
+    elif args.resource_type in (EC2_LAUNCH_TEMPLATE, EC2_INSTANCE):
         itype = get(args.props, "instanceType")
         candidates = [itype] if isinstance(itype, str) and gpu_instance_type(itype) else []
     else:
@@ -301,7 +305,7 @@ def cost_allocation_tags(args: ResourceValidationArgs, report_violation: ReportV
             ),
             None,
         )
-    if args.resource_type == ASG:
+    if args.resource_type == AUTOSCALING_GROUP:
         unpropagated = [k for k in cfg["requiredTags"] if k in present and asg_tag_propagates(args.props, k) is False]
         if unpropagated:
             report_violation(

@@ -12,13 +12,18 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from infra.plan import EKS_CLUSTER, INSTANCE, LAUNCH_TEMPLATE, TOPIC
+from infra.tokens import (
+    EBS_VOLUME,
+    EC2_INSTANCE,
+    EC2_LAUNCH_TEMPLATE,
+    EC2_SECURITY_GROUP,
+    EC2_SECURITY_GROUP_RULE,
+    EKS_CLUSTER,
+    SNS_TOPIC,
+    VPC_SECURITY_GROUP_INGRESS_RULE,
+)
 from policies.props import flag, get, items, known, message, number, settings, show
 
-VOLUME = "aws:ebs/volume:Volume"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 # What AWS does when an EKS cluster's public endpoint has no CIDR list.
 AWS_DEFAULT_PUBLIC_ACCESS_CIDRS = ("0.0.0.0/0",)
 
@@ -46,7 +51,7 @@ EKS_LOGGING_CONFIG: dict[str, dict[str, Any]] = {
 
 def imdsv2_required(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Instances answer the metadata service only with session tokens (IMDSv2), which blocks SSRF credential theft."""
-    if args.resource_type not in (LAUNCH_TEMPLATE, INSTANCE):
+    if args.resource_type not in (EC2_LAUNCH_TEMPLATE, EC2_INSTANCE):
         return
     options = get(args.props, "metadataOptions", default={})
     if get(options, "httpEndpoint") == "disabled":
@@ -73,16 +78,16 @@ def _encrypted(container: Any, *path: str) -> bool:
 
 
 def _unencrypted_ebs(props: Any, resource_type: str) -> list[str]:
-    if resource_type == VOLUME:
+    if resource_type == EBS_VOLUME:
         return [] if flag(get(props, "encrypted")) else ["the volume"]
-    if resource_type == LAUNCH_TEMPLATE:
+    if resource_type == EC2_LAUNCH_TEMPLATE:
         mappings = items(get(props, "blockDeviceMappings", default=[]))
         return [
             str(get(m, "deviceName", default=f"mapping {i}"))
             for i, m in enumerate(mappings)
             if get(m, "ebs") is not None and not _encrypted(m, "ebs", "encrypted")
         ]
-    if resource_type == INSTANCE:
+    if resource_type == EC2_INSTANCE:
         bad = []
         root = get(props, "rootBlockDevice")
         if root is not None and not _encrypted(root, "encrypted"):
@@ -111,7 +116,7 @@ def ebs_encrypted(args: ResourceValidationArgs, report_violation: ReportViolatio
 
 def sns_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """SNS topics (budget and alarm alerts) are encrypted with a KMS key."""
-    if args.resource_type != TOPIC:
+    if args.resource_type != SNS_TOPIC:
         return
     is_known, key = known(args.props, "kmsMasterKeyId")
     if is_known and not key:
@@ -160,14 +165,14 @@ def _open_ingress(args: ResourceValidationArgs, ports: list[int]) -> list[str]:
         if world and hit:
             found.append(f"{where} opens port {', '.join(show(p) for p in hit)} to {', '.join(world)}")
 
-    if args.resource_type == SECURITY_GROUP:
+    if args.resource_type == EC2_SECURITY_GROUP:
         for i, rule in enumerate(items(get(props, "ingress", default=[]))):
             cidrs = items(get(rule, "cidrBlocks", default=[])) + items(get(rule, "ipv6CidrBlocks", default=[]))
             check(f"ingress[{i}]", get(rule, "protocol"), get(rule, "fromPort"), get(rule, "toPort"), cidrs)
-    elif args.resource_type == SECURITY_GROUP_RULE and get(props, "type") == "ingress":
+    elif args.resource_type == EC2_SECURITY_GROUP_RULE and get(props, "type") == "ingress":
         cidrs = items(get(props, "cidrBlocks", default=[])) + items(get(props, "ipv6CidrBlocks", default=[]))
         check("the rule", get(props, "protocol"), get(props, "fromPort"), get(props, "toPort"), cidrs)
-    elif args.resource_type == INGRESS_RULE:
+    elif args.resource_type == VPC_SECURITY_GROUP_INGRESS_RULE:
         cidrs = [c for c in (get(props, "cidrIpv4"), get(props, "cidrIpv6")) if c]
         check("the rule", get(props, "ipProtocol"), get(props, "fromPort"), get(props, "toPort"), cidrs)
     return found

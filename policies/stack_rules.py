@@ -16,7 +16,20 @@ from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 from infra.cost import expected_monthly_cost
 from infra.cost.budget import budget_check, stack_budget
-from infra.plan import ASG, BUDGET, SCHEDULE, TOPIC
+from infra.tokens import (
+    AUTOSCALING_GROUP,
+    AUTOSCALING_SCHEDULE,
+    BUDGETS_BUDGET,
+    IAM_POLICY,
+    IAM_ROLE,
+    IAM_ROLE_POLICY,
+    IAM_ROLE_POLICY_ATTACHMENT,
+    S3_BUCKET,
+    S3_BUCKET_PUBLIC_ACCESS_BLOCK,
+    S3_BUCKET_V2,
+    SNS_TOPIC,
+    SNS_TOPIC_SUBSCRIPTION,
+)
 from policies.adapter import plan_from_stack
 from policies.cost_rules import ENVIRONMENT
 from policies.props import (
@@ -33,13 +46,7 @@ from policies.props import (
     stack_environment,
 )
 
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-MANAGED_POLICY = "aws:iam/policy:Policy"
-BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKETS = (S3_BUCKET, S3_BUCKET_V2)
 BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 OFF_HOURS_CONFIG: dict[str, dict[str, Any]] = {
@@ -97,7 +104,7 @@ def _linked(resource: PolicyResource, prop: str, target: PolicyResource, *target
 
 
 def _subscribed(topic: PolicyResource, args: StackValidationArgs) -> bool:
-    return any(_linked(s, "topic", topic, "arn") for s in _of_type(args, SUBSCRIPTION))
+    return any(_linked(s, "topic", topic, "arn") for s in _of_type(args, SNS_TOPIC_SUBSCRIPTION))
 
 
 def _reaches_subscriber(note: Any, budget: PolicyResource, args: StackValidationArgs) -> bool:
@@ -106,15 +113,15 @@ def _reaches_subscriber(note: Any, budget: PolicyResource, args: StackValidation
     is_known, arns = known(note, "subscriberSnsTopicArns")
     if is_known and (not is_list(arns) or len(arns) == 0):
         return False
-    topics = [d for d in budget.property_dependencies.get("notifications", []) if d.resource_type == TOPIC]
-    topics += [t for t in _of_type(args, TOPIC) if is_known and known(t.props, "arn")[1] in items(arns)]
+    topics = [d for d in budget.property_dependencies.get("notifications", []) if d.resource_type == SNS_TOPIC]
+    topics += [t for t in _of_type(args, SNS_TOPIC) if is_known and known(t.props, "arn")[1] in items(arns)]
     # A topic this stack does not declare cannot be checked here; its owner answers for its subscribers.
     return not topics or any(_subscribed(t, args) for t in topics)
 
 
 def budget_with_alerts(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """The stack has a budget with at least one ACTUAL and one FORECASTED notification that reaches someone."""
-    budgets = _of_type(args, BUDGET)
+    budgets = _of_type(args, BUDGETS_BUDGET)
     if not budgets:
         report_violation(
             message(
@@ -166,8 +173,8 @@ def non_prod_off_hours(args: StackValidationArgs, report_violation: ReportViolat
     env = stack_environment(cfg, [r.props for r in args.resources], args.stack_tags)
     if env in cfg["prodEnvironments"]:
         args.not_applicable(f"environment '{env}' is production (config prodEnvironments)")
-    schedules = _of_type(args, SCHEDULE)
-    for group in _of_type(args, ASG):
+    schedules = _of_type(args, AUTOSCALING_SCHEDULE)
+    for group in _of_type(args, AUTOSCALING_GROUP):
         if not is_gpu_asg(group.props) or number(get(group.props, "maxSize")) == 0:
             continue
         targeting = [s for s in schedules if _linked(s, "autoscalingGroupName", group, "name")]
@@ -266,20 +273,20 @@ def _node_role_findings(role: PolicyResource, args: StackValidationArgs, allowed
     for policy in items(get(role.props, "inlinePolicies", default=[])):
         if wild := _wildcards(known(policy, "policy")[1]):
             findings.append((role.urn, f"inline policy {get(policy, 'name', default='')!r} allows {wild}"))
-    for rp in _of_type(args, ROLE_POLICY):
+    for rp in _of_type(args, IAM_ROLE_POLICY):
         if _linked(rp, "role", role, "name", "id") and (wild := _wildcards(known(rp.props, "policy")[1])):
             findings.append((rp.urn, f"role policy '{rp.name}' allows {wild}"))
     arns: list[tuple[str, Any, PolicyResource | None]] = [
         (role.urn, a, None) for a in items(get(role.props, "managedPolicyArns", default=[]))
     ]
-    for att in _of_type(args, ATTACHMENT):
+    for att in _of_type(args, IAM_ROLE_POLICY_ATTACHMENT):
         if _linked(att, "role", role, "name", "id"):
             arns.append((att.urn, known(att.props, "policyArn")[1], att))
     for urn, arn, attachment in arns:
         if isinstance(arn, str) and arn in allowed:
             continue
         declared = (
-            [p for p in _of_type(args, MANAGED_POLICY) if _linked(attachment, "policyArn", p, "arn")]
+            [p for p in _of_type(args, IAM_POLICY) if _linked(attachment, "policyArn", p, "arn")]
             if attachment is not None
             else []
         )
@@ -295,7 +302,7 @@ def _node_role_findings(role: PolicyResource, args: StackValidationArgs, allowed
 def node_role_least_privilege(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """The node role grants no wildcard actions and attaches only vetted policies."""
     cfg = settings(args.get_config(), NODE_ROLE_CONFIG)
-    roles = [r for r in _of_type(args, ROLE) if _trusts(r, list(cfg["nodeServicePrincipals"]))]
+    roles = [r for r in _of_type(args, IAM_ROLE) if _trusts(r, list(cfg["nodeServicePrincipals"]))]
     if not roles:
         args.not_applicable(f"no IAM role trusted by {', '.join(cfg['nodeServicePrincipals'])}")
     for role in roles:
@@ -318,7 +325,7 @@ def s3_public_access_blocked(args: StackValidationArgs, report_violation: Report
     buckets = _of_type(args, *BUCKETS)
     if not buckets:
         args.not_applicable("no S3 buckets in this stack")
-    blocks = _of_type(args, PUBLIC_ACCESS_BLOCK)
+    blocks = _of_type(args, S3_BUCKET_PUBLIC_ACCESS_BLOCK)
     for bucket in buckets:
         mine = [b for b in blocks if _linked(b, "bucket", bucket, "bucket", "id")]
         off = sorted({f for b in mine for f in BLOCK_FLAGS if get(b.props, f) is not True})

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from infra.plan import BUDGET, Plan, is_unknown
+from infra.plan import Plan, is_unknown
+from infra.tokens import BUDGETS_BUDGET
 
 Verdict = Literal["within", "over", "unknown"]
 
@@ -41,7 +42,7 @@ def _limit(value: object) -> Decimal | None:
 def monthly_budgets(plan: Plan) -> list[MonthlyBudget]:
     """Every monthly USD budget of the plan with a known limit, in plan order."""
     found = []
-    for b in plan.of_type(BUDGET):
+    for b in plan.of_type(BUDGETS_BUDGET):
         if b.inputs.get("timeUnit", "MONTHLY") != "MONTHLY" or b.inputs.get("limitUnit", "USD") != "USD":
             continue
         limit = _limit(b.inputs.get("limitAmount"))

@@ -18,8 +18,9 @@ from typing import Any
 
 from infra.cost.pools import PoolSpec, RootVolume
 from infra.cost.schedules import actions_from_schedules
-from infra.plan import ASG, LAUNCH_TEMPLATE, SCHEDULE, Plan, PlannedResource, is_unknown
+from infra.plan import Plan, PlannedResource, is_unknown
 from infra.schedule import Capacity
+from infra.tokens import AUTOSCALING_GROUP, AUTOSCALING_SCHEDULE, EC2_LAUNCH_TEMPLATE
 
 # AWS's defaults for a mixed instances policy's instances distribution.
 AWS_DIST_DEFAULTS = {
@@ -114,14 +115,15 @@ def _schedules_for(
 
 
 def unmatched_schedules(plan: Plan, matched: set[str]) -> list[PlannedResource]:
-    return [s for s in plan.of_type(SCHEDULE) if s.urn not in matched]
+    return [s for s in plan.of_type(AUTOSCALING_SCHEDULE) if s.urn not in matched]
 
 
 def pool_specs(plan: Plan) -> tuple[list[tuple[PlannedResource, PoolSpec, list[str]]], list[str]]:
     """Every group as a PoolSpec with the schedules matched to it; and plan-level notes."""
     # Sorted by URN: an offline run registers in no fixed order, and reports must be reproducible.
     groups, templates, schedules = (
-        sorted(plan.of_type(t), key=lambda r: r.urn) for t in (ASG, LAUNCH_TEMPLATE, SCHEDULE)
+        sorted(plan.of_type(t), key=lambda r: r.urn)
+        for t in (AUTOSCALING_GROUP, EC2_LAUNCH_TEMPLATE, AUTOSCALING_SCHEDULE)
     )
     out: list[tuple[PlannedResource, PoolSpec, list[str]]] = []
     matched: set[str] = set()
