@@ -217,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
 def configure_diff(p: argparse.ArgumentParser) -> None:
     p.add_argument("before", help="stack name, or a preview/export/plan JSON file (a preview alone: its before/after)")
     p.add_argument("after", nargs="?", help="stack name or JSON file; omitted: the 'after' of the preview file BEFORE")
-    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    from infra.cost.diff import DIFF_FORMATS
+
+    p.add_argument("--format", choices=DIFF_FORMATS, default="table")
     p.add_argument("--out", type=Path)
     _common(p)
 
@@ -240,7 +242,7 @@ def run_diff(args: argparse.Namespace) -> int:
             past_plan = load_plan(args.before, root=args.root)
             now_plan = load_plan(args.after, root=args.root)
         past, now = _report(past_plan, args), _report(now_plan, args)
-        text = {"json": diff.to_json, "markdown": diff.to_markdown}.get(args.format, diff.to_text)(past, now)
+        text = diff.render_diff(past, now, args.format)
         _emit(text, args.out)
         return EXIT_OK
 

@@ -169,3 +169,14 @@ def to_json(past: Report, now: Report) -> str:
         ],
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+DIFF_FORMATS = ("table", "json", "markdown")
+
+
+def render_diff(past: Report, now: Report, fmt: str) -> str:
+    """The diff in one of DIFF_FORMATS; the counterpart of `infra.cost.render.render(report, fmt)`."""
+    renderers = {"table": to_text, "json": to_json, "markdown": to_markdown}
+    if fmt not in renderers:
+        raise ValueError(f"no diff format {fmt!r}; formats: {', '.join(DIFF_FORMATS)}")
+    return renderers[fmt](past, now)
