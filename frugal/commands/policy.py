@@ -23,7 +23,6 @@ from frugal.exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 if TYPE_CHECKING:
     from policies.evaluate import Report
 
-EXIT_MANDATORY_VIOLATION = EXIT_POLICY
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "")
 
 
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json_dict(), indent=2))
     else:
         render(report, Console())
-    return EXIT_MANDATORY_VIOLATION if report.mandatory else EXIT_OK
+    return EXIT_POLICY if report.mandatory else EXIT_OK
 
 
 def render(report: Report, console: Console) -> None:
