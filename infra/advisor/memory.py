@@ -113,6 +113,8 @@ def weights(facts: ModelFacts, quant: str | None) -> tuple[str, int, int, str]:
         if facts.tensor_bytes is None or facts.file_type is None:
             raise ValueError(f"{facts.name}: no file to measure; choose a quantization with --quant")
         per_token = facts.tensor_bytes - (facts.token_embd_bytes or 0)
+        if per_token <= 0:
+            raise ValueError(f"{facts.name}: the file has no weights besides the token embedding; not a language model")
         return facts.file_type, facts.tensor_bytes, per_token, "the file's tensors (GGUF tensor table)"
     quant = canonical(quant)
     bpw = bits_per_weight(facts, quant)
