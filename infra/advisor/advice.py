@@ -203,10 +203,17 @@ def _option_dict(rank_no: int, o: Option) -> dict[str, Any]:
         if s is None
         else {
             "instance": round(s.aggregate_central * v.servers, 1),
-            "per_server": {"low": round(s.aggregate_low, 1), "central": round(s.aggregate_central, 1),
-                           "high": round(s.aggregate_high, 1)},  # fmt: skip
-            "single_stream": {"low": round(s.single_low, 1), "central": round(s.single_central, 1),
-                              "high": round(s.single_high, 1), "bandwidth_bound": round(s.bound_tps, 1)},  # fmt: skip
+            "per_server": {
+                "low": round(s.aggregate_low, 1),
+                "central": round(s.aggregate_central, 1),
+                "high": round(s.aggregate_high, 1),
+            },
+            "single_stream": {
+                "low": round(s.single_low, 1),
+                "central": round(s.single_central, 1),
+                "high": round(s.single_high, 1),
+                "bandwidth_bound": round(s.bound_tps, 1),
+            },
             "batching_gain": round(s.gain, 3),
             "single_stream_proxy": s.single_proxy,
             "batching_proxy": s.gain_proxy,

@@ -3,8 +3,8 @@
 KV cache, as llama.cpp allocates it (src/llama-kv-cache*.cpp): for each layer a K and a V tensor of
 `kv_heads x head_dim` elements per cell, at the chosen cache type. The server's `--ctx-size` is the
 total number of cells shared by its `--parallel` slots, so a per-request context of N tokens for P
-slots needs `--ctx-size N x P`. llama.cpp rounds the cell count up to a multiple of 256. Layers with a
-sliding window (Gemma 2/3 and others) keep only `window x slots + micro-batch` cells, rounded up to 256.
+slots needs `--ctx-size N x P`. Each slot's cells are rounded up to a multiple of 256. Layers with a
+sliding window (Gemma 2/3 and others) keep only `window + micro-batch` cells per slot, rounded up to 256.
 
 Bytes per element: f16 2; q8_0 34 bytes per block of 32; q4_0 18 per 32 (ggml's block layouts).
 Quantized V caches need FlashAttention, which llama-server turns on by default where the GPU has it.
@@ -84,21 +84,25 @@ def kv_type_name(kv_type: str) -> str:
     return key
 
 
-def kv_cache(facts: ModelFacts, server_ctx: int, parallel: int, kv_type: str = "f16", unified: bool = True) -> KvCache:
-    """The KV cache llama.cpp allocates for `server_ctx` cells shared by `parallel` sequences."""
+def kv_cache(facts: ModelFacts, server_ctx: int, parallel: int, kv_type: str = "f16", unified: bool = False) -> KvCache:
+    """The KV cache llama.cpp allocates for `--ctx-size server_ctx` shared by `--parallel parallel` slots.
+
+    llama-server keeps one cache stream per slot unless started with --kv-unified (it logs
+    `kv_unified = false` when --parallel is given): each slot then gets ceil(ctx / slots) cells rounded up
+    to 256, and each sliding-window layer min(slot cells, window + micro-batch) cells per slot.
+    """
     if server_ctx < 1 or parallel < 1:
         raise ValueError(f"context {server_ctx} and parallel {parallel} must both be at least 1")
     per_element = KV_BYTES_PER_ELEMENT[kv_type_name(kv_type)]
-    cells = _pad(server_ctx)
     elems_full, elems_swa = facts.kv_elements_per_token_split()
-    cells_swa = 0
-    if elems_swa:
-        window = facts.sliding_window or cells
-        if unified:
-            cells_swa = _pad(min(cells, window * parallel + N_UBATCH))
-        else:
-            per_seq = cells // parallel
-            cells_swa = parallel * _pad(min(per_seq, window + N_UBATCH))
+    window = facts.sliding_window
+    if unified:
+        cells = _pad(server_ctx)
+        cells_swa = _pad(min(cells, (window or cells) * parallel + N_UBATCH)) if elems_swa else 0
+    else:
+        per_slot = _pad(math.ceil(server_ctx / parallel))
+        cells = per_slot * parallel
+        cells_swa = parallel * _pad(min(per_slot, (window or per_slot) + N_UBATCH)) if elems_swa else 0
     return KvCache(
         cells_full=cells,
         cells_swa=cells_swa,
@@ -138,7 +142,7 @@ def plan(
     ctx_per_slot: int,
     parallel: int,
     kv_type: str = "f16",
-    unified: bool = True,
+    unified: bool = False,
 ) -> MemoryPlan:
     """The memory plan of one llama-server serving `facts` at `quant` with `parallel` slots of `ctx_per_slot`."""
     if ctx_per_slot < 1 or parallel < 1:

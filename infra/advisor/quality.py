@@ -48,9 +48,7 @@ def canonical(quant: str) -> str:
     """'q4_k_m' -> 'Q4_K_M'. ValueError (with the list) for a type without published figures."""
     key = quant.strip().upper()
     if key not in load_quants()["types"]:
-        raise ValueError(
-            f"no published figures for quantization {quant!r}; known: {', '.join(known_quants())}"
-        )
+        raise ValueError(f"no published figures for quantization {quant!r}; known: {', '.join(known_quants())}")
     return key
 
 

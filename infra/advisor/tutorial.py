@@ -53,11 +53,13 @@ class Part2:
                 "total_bytes": s.total_bytes,
                 "cheapest_instance_type": None if o is None else o.instance.name,
                 "layout": None if o is None else o.verdict.layout,
-                "on_demand_hourly": None if o is None or o.instance.on_demand_hourly is None
-                else str(o.instance.on_demand_hourly),  # fmt: skip
+                "on_demand_hourly": None
+                if o is None or o.instance.on_demand_hourly is None
+                else str(o.instance.on_demand_hourly),
                 "monthly_on_demand": None if o is None else str(_monthly(o)),
-                "usd_per_million_output_tokens_on_demand": None if o is None or o.on_demand_per_million is None
-                else str(o.on_demand_per_million),  # fmt: skip
+                "usd_per_million_output_tokens_on_demand": None
+                if o is None or o.on_demand_per_million is None
+                else str(o.on_demand_per_million),
                 "fitting_instance_types": s.fitting_types,
             }
 
@@ -99,12 +101,16 @@ def part2(name: str = "llama-2-13b", ctx: int = 4096, parallel: int = 1) -> Part
     formula = (saved_gb * TUTORIAL_USD_PER_GB_HOUR * HOURS_PER_MONTH).quantize(Decimal("0.01"))
     printed_gb = TUTORIAL_PRINTED / (TUTORIAL_USD_PER_GB_HOUR * HOURS_PER_MONTH)
     diff = None
-    lines = [f"Part 2: {name} at F16 vs Q4_K_M, one server with {parallel} slot(s) of {ctx} tokens, on-demand, "
-             "730-hour month"]  # fmt: skip
+    lines = [
+        f"Part 2: {name} at F16 vs Q4_K_M, one server with {parallel} slot(s) of {ctx} tokens, on-demand, "
+        "730-hour month"
+    ]
     for s in (f16, q4):
         o = s.cheapest_any
         if o is None:
-            lines.append(f"  {s.quant}: needs {s.total_bytes / 1e9:.2f} GB; no GPU instance type in the catalog holds it")
+            lines.append(
+                f"  {s.quant}: needs {s.total_bytes / 1e9:.2f} GB; no GPU instance type in the catalog holds it"
+            )
             continue
         per_m = o.on_demand_per_million
         lines.append(
