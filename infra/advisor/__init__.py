@@ -8,7 +8,7 @@ from infra.advisor.advice import SCHEMA, Advice, advice_dict, advise
 from infra.advisor.facts import ModelFacts
 from infra.advisor.families import family
 from infra.advisor.memory import MemoryPlan, kv_cache, plan
-from infra.advisor.rank import Verdict, fits, pool_warnings
+from infra.advisor.rank import Verdict, fits, pool_warnings, usd_per_1k_output_tokens
 
 __all__ = [
     "SCHEMA",
@@ -23,4 +23,5 @@ __all__ = [
     "kv_cache",
     "plan",
     "pool_warnings",
+    "usd_per_1k_output_tokens",
 ]

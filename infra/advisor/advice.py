@@ -18,6 +18,7 @@ from infra.advisor.measured import load_speed
 from infra.advisor.memory import MemoryPlan
 from infra.advisor.quality import Quality, canonical, quality, within
 from infra.advisor.rank import Option, rank
+from infra.advisor.speed import proxies
 from infra.catalog import load_catalog
 
 SCHEMA = "frugal.advice/v1"
@@ -105,8 +106,19 @@ def advise(
             f"--ctx {ctx_per_slot} is longer than the {facts.trained_context} tokens the model was trained on; "
             "quality beyond it is not covered by these figures"
         )
-    if parallel > max(load_speed().get("Q4_K", True).aggregate_tps):  # type: ignore[union-attr]
+    speed = load_speed()
+    measured = speed.get("Q4_K", True)
+    if measured is not None and parallel > max(measured.aggregate_tps):
         notes.append(f"--parallel {parallel} is beyond the measured 128 sequences; the batching gain is held at 128's")
+    for p in plans:
+        single, _ = proxies(p.quant, speed)
+        ratio = p.bytes_per_token / single.bytes_per_token
+        if not 0.25 <= ratio <= 4:
+            notes.append(
+                f"{p.quant}: this model reads {ratio:.2g}x the bytes per token of the measured 8B model; the speed "
+                "scaling is least reliable this far from it (a small model's tokens are bound by kernel launches, "
+                "not bytes, so its tok/s are over-estimated; a large model's high end is under-estimated)"
+            )
     return Advice(
         facts, ctx_per_slot, parallel, memory.kv_type_name(kv_type), max_kld, plans, qualities, options, too_small,
         unusable, excluded, notes,

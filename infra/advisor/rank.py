@@ -158,3 +158,16 @@ def pool_warnings(pools: Mapping[str, Sequence[str]], plan: MemoryPlan) -> list[
                     "fewer slots or a shorter context"
                 )
     return warnings
+
+
+def usd_per_1k_output_tokens(plan: MemoryPlan, instance_type: str, *, spot: bool = False) -> Decimal | None:
+    """A tier's completion price per 1,000 tokens on its pool's instance type, at full slots (central estimate).
+
+    The figure a gateway can derive a tier's price from, instead of a placeholder throughput; None when
+    the type cannot hold the plan or its speed or price is unknown.
+    """
+    o = option(plan, lookup(instance_type))
+    if not o.verdict.fits:
+        return None
+    per_million = o.spot_per_million if spot else o.on_demand_per_million
+    return None if per_million is None else per_million / 1000

@@ -89,3 +89,14 @@ def test_pool_warnings_name_each_pool_type_that_cannot_hold_the_model() -> None:
     assert all("fix:" in w for w in warnings if "cannot hold" in w), "each warning says how to fix it"
     only_unknown = ["pool gpu-cheap: 'nope.large' is not in the price catalog (us-east-1); check the name"]
     assert pool_warnings(pools, _13b("Q4_K_M")) == only_unknown, "Q4_K_M fits every real type"
+
+
+def test_a_tier_price_per_1k_output_tokens_is_the_per_million_price_over_1000() -> None:
+    from infra.advisor.rank import usd_per_1k_output_tokens
+
+    plan = _13b("Q4_K_M", parallel=8)
+    o = option(plan, lookup("g6e.xlarge"))
+    assert o.on_demand_per_million is not None and o.spot_per_million is not None, "L40S priced by token"
+    assert usd_per_1k_output_tokens(plan, "g6e.xlarge") == o.on_demand_per_million / 1000, "on-demand"
+    assert usd_per_1k_output_tokens(plan, "g6e.xlarge", spot=True) == o.spot_per_million / 1000, "spot"
+    assert usd_per_1k_output_tokens(_13b("F16"), "g5.xlarge") is None, "no price where the model does not fit"
