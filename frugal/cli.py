@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "policy": "frugal.commands.policy:configure:run",
     "cache": "frugal.commands.cache:configure:run",
     "serve": "frugal.commands.serve:configure:run",
+    "advise": "frugal.commands.advise:configure:run",
 }
 
 # Domain errors that mean "bad input" (exit 2), as "module:Class". They are looked up only in
