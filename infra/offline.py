@@ -82,6 +82,8 @@ class RecordingEngine(pulumi.runtime.Mocks):
             )
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
+        elif args.typ == "aws:sqs/queue:Queue":
+            state["url"] = f"https://sqs.{self.region}.amazonaws.com/{OFFLINE_ACCOUNT}/{name}"
         return f"{args.name}-offline", state
 
 

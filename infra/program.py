@@ -19,8 +19,9 @@ from infra.components import (
     SharedCache,
     SharedCacheArgs,
 )
+from infra.alert_context import cost_summary
 from infra.config import PROJECT, StackConfig
-from infra.cost.from_config import expected_monthly_cost
+from infra.cost.from_config import estimate_config, expected_monthly_cost
 
 STACK_TAG_KEY = "frugal-stack"
 
@@ -97,6 +98,12 @@ def build(cfg: StackConfig) -> None:
             cost_allocation_tag_keys=sorted(tags),
             name_prefix=cluster_name,
             tags=tags,
+            stack=cfg.stack,
+            environment=cfg.tags.environment,
+            region=cfg.region,
+            # The alert messages quote the cost preview; swap in the plan-derived report when it exists.
+            cost_summary=cost_summary(estimate_config(cfg)) if cfg.budget.slack_webhook_secret_name else None,
+            gpu_asg_names=[pool.asg_name for pool in pools.values()],
         ),
         within,
     )

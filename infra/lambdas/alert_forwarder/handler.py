@@ -15,7 +15,6 @@ from .dedup import Deduplicator
 from .delivery import Deps, process_batch
 from .retry import DEFAULT_RETRY, FUNCTION_TIMEOUT_SECONDS, MAX_RECEIVES
 
-logging.getLogger().setLevel(logging.INFO)
 DEDUP_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS * 2
 DEDUP_TTL_SECONDS = DEFAULT_RETRY.total_seconds(MAX_RECEIVES) + 2 * 86_400
 
@@ -56,4 +55,5 @@ def build_deps(context: Any = None) -> Deps:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
+    logging.getLogger().setLevel(logging.INFO)  # Lambda's root logger defaults to WARNING
     return process_batch(event.get("Records", []), build_deps(context))
