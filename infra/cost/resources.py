@@ -68,6 +68,8 @@ FREE: dict[str, str] = {
     "aws:s3/bucketNotification:BucketNotification": "free",
     "aws:s3/bucketPolicy:BucketPolicy": "free",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "free",
+    "aws:sqs/queuePolicy:QueuePolicy": "free",
+    "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": "free",
 }
 PRICED_ELSEWHERE = {"aws:autoscaling/group:Group"}
 
@@ -238,6 +240,49 @@ def _secret(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     return [component("secret", "security", Decimal(1), "secret-months", price("secretsmanager.secret_month"))]
 
 
+def _sqs_queue(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    requests, src = ctx.usage.get("sqs_requests_per_month", r.name, r.urn)
+    return [
+        component(
+            "requests", "messaging", requests / 1_000_000, "1M requests", price("sqs.requests_million"), f"usage: {src}"
+        )
+    ]
+
+
+def _event_source(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    source = str(r.inputs.get("eventSourceArn") or "")
+    if ":sqs:" not in source:
+        ctx.warnings.append(f"{r.name}: only SQS event sources are priced (got {source or 'an unknown source'})")
+        unknown = Price("lambda.event_source", None, "", "-", "-")
+        return [component("event source polling", "messaging", Decimal(0), "requests", unknown)]
+    polls, src = ctx.usage.get("sqs_poll_requests_per_month", r.name, r.urn)
+    return [
+        component(
+            "SQS polling by Lambda (billed to the queue)",
+            "messaging",
+            polls / 1_000_000,
+            "1M requests",
+            price("sqs.requests_million"),
+            f"usage: {src}; Lambda long-polls even an empty queue",
+        )
+    ]
+
+
+def _dynamodb(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    if r.inputs.get("billingMode", "PROVISIONED") != "PAY_PER_REQUEST":
+        ctx.warnings.append(f"{r.name}: only on-demand (PAY_PER_REQUEST) DynamoDB tables are priced")
+        unknown = Price("dynamodb.provisioned", None, "", "-", "-")
+        return [component("provisioned capacity", "database", Decimal(0), "capacity-units", unknown)]
+    writes, src = ctx.usage.get("dynamodb_writes_per_month", r.name, r.urn)
+    reads, _ = ctx.usage.get("dynamodb_reads_per_month", r.name, r.urn)
+    stored, _ = ctx.usage.get("dynamodb_storage_gb", r.name, r.urn)
+    return [
+        component("writes", "database", writes / 1_000_000, "1M WRU", price("dynamodb.write_million"), f"usage: {src}"),
+        component("reads", "database", reads / 1_000_000, "1M RRU", price("dynamodb.read_million"), f"usage: {src}"),
+        component("storage", "database", stored, "GB-months", price("dynamodb.storage_gb_month"), f"usage: {src}"),
+    ]
+
+
 def _cache_nodes(node_type: Any, count: Decimal, r: PlannedResource, ctx: Context) -> list[CostComponent]:
     engine = str(r.inputs.get("engine") or "redis")
     item = elasticache_node_hour(str(node_type), engine)
@@ -293,6 +338,9 @@ PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = 
     "aws:elasticache/cluster:Cluster": _cache_cluster,
     "aws:elasticache/replicationGroup:ReplicationGroup": _cache_group,
     "aws:ec2/instance:Instance": _instance,
+    "aws:sqs/queue:Queue": _sqs_queue,
+    "aws:lambda/eventSourceMapping:EventSourceMapping": _event_source,
+    "aws:dynamodb/table:Table": _dynamodb,
 }
 
 
