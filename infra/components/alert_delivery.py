@@ -199,6 +199,7 @@ class AlertDelivery(pulumi.ComponentResource):
             maximum_batching_window_in_seconds=BATCH_WINDOW_SECONDS,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config={"maximum_concurrency": MAX_CONCURRENCY},
+            tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[subscription]),
         )
         aws.cloudwatch.MetricAlarm(
