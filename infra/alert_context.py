@@ -24,7 +24,7 @@ TOP_ITEMS = 5
 def cost_summary(report: Report, top: int = TOP_ITEMS) -> str:
     """{"expected_monthly_cost_usd": "...", "top_items": [{"name", "monthly_usd"}]} from a cost report."""
     priced = [(r.name, r.monthly.expected) for r in report.resources if r.monthly.expected is not None]
-    biggest = sorted((p for p in priced if p[1] and p[1] > 0), key=lambda p: (-p[1], p[0]))[:top]  # type: ignore[operator]
+    biggest = sorted((p for p in priced if p[1] and p[1] > 0), key=lambda p: (-p[1], p[0]))[:top]
     expected = report.total.expected
     return json.dumps(
         {

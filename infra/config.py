@@ -339,8 +339,9 @@ class BudgetConfig(_Model):
             raise ValueError(f"{total} notifications; rule: AWS Budgets allows at most 10 per budget; fix: drop some")
         if self.guard.enabled and not self.slack_webhook_secret_name:
             raise ValueError(
-                "guard.enabled is true without slack_webhook_secret_name; rule: the guard runs in the Slack forwarder "
-                "and its action is announced in the Slack message; fix: set slack_webhook_secret_name or disable the guard"
+                "guard.enabled is true without slack_webhook_secret_name; rule: the guard runs in the Slack "
+                "forwarder and its action is announced in the Slack message; fix: set slack_webhook_secret_name "
+                "or disable the guard"
             )
         return self
 

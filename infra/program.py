@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from infra.alert_context import cost_summary
 from infra.components import (
     BudgetAlarms,
     BudgetAlarmsArgs,
@@ -19,7 +20,6 @@ from infra.components import (
     SharedCache,
     SharedCacheArgs,
 )
-from infra.alert_context import cost_summary
 from infra.config import PROJECT, StackConfig
 from infra.cost.from_config import estimate_config, expected_monthly_cost
 

@@ -1,6 +1,6 @@
 """AlertDelivery: the alert topic's queued path to Slack, built so that no alert is silently lost.
 
-    alert topic ──► SQS queue (SSE-SQS) ──► event source mapping (batches, partial failures) ──► forwarder Lambda ──► Slack
+    alert topic ──► SQS queue (SSE-SQS) ──► event source (batches, partial failures) ──► forwarder ──► Slack
          │                │ after MAX_RECEIVES receives
          │                └──► dead-letter queue ──► CloudWatch alarm (depth > 0) ──► alert topic ──► e-mail subscribers
          └──► e-mail subscribers (unchanged, independent of all of the above)
@@ -150,7 +150,11 @@ class AlertDelivery(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
                     ],
                 }
             ),

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+
 import pulumi
 import pulumi_aws as aws
 
@@ -22,6 +23,7 @@ from infra.alert_context import alert_context
 from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStr, InputStrList
 from infra.components.alert_delivery import AlertDelivery, AlertDeliveryArgs
 from infra.config import AnomalyConfig, BudgetConfig
+
 # Services that publish to the topic: budgets, cost anomaly detection, CloudWatch alarms.
 PUBLISHERS = ("budgets.amazonaws.com", "costalerts.amazonaws.com", "cloudwatch.amazonaws.com")
 

@@ -129,7 +129,10 @@ def context_json(environment: str = "dev", guard: bool = False, asg_names: list[
     summary = json.dumps(
         {
             "expected_monthly_cost_usd": "153.20",
-            "top_items": [{"name": "pool-small-asg", "monthly_usd": "98.10"}, {"name": "cluster-eks", "monthly_usd": "73.00"}],
+            "top_items": [
+                {"name": "pool-small-asg", "monthly_usd": "98.10"},
+                {"name": "cluster-eks", "monthly_usd": "73.00"},
+            ],
         }
     )
     return alert_context(

@@ -43,9 +43,11 @@ def test_the_alert_topic_feeds_an_encrypted_queue_only_it_may_send_to(prod_plan:
     queue = one(prod_plan, "aws:sqs/queue:Queue", "budget-delivery-queue").inputs
     assert queue["sqsManagedSseEnabled"] is True, "the queue is encrypted at rest (SSE-SQS)"
     sub = one(prod_plan, "aws:sns/topicSubscription:TopicSubscription", "budget-delivery-queue").inputs
-    assert (sub["protocol"], sub["topic"], sub["endpoint"]) == ("sqs", topic_arn, arn("sqs", "frugal-llm-prod-alerts")), (
-        "the alert topic delivers to the queue"
-    )
+    assert (sub["protocol"], sub["topic"], sub["endpoint"]) == (
+        "sqs",
+        topic_arn,
+        arn("sqs", "frugal-llm-prod-alerts"),
+    ), "the alert topic delivers to the queue"
     assert sub["rawMessageDelivery"] is False, "the SNS envelope (with its MessageId, the dedup key) is kept"
     policy = json.loads(one(prod_plan, "aws:sqs/queuePolicy:QueuePolicy", "budget-delivery-queue").inputs["policy"])
     [statement] = policy["Statement"]
@@ -59,9 +61,10 @@ def test_failed_messages_are_redriven_to_a_dead_letter_queue_after_the_configure
     queue = one(prod_plan, "aws:sqs/queue:Queue", "budget-delivery-queue").inputs
     dlq = one(prod_plan, "aws:sqs/queue:Queue", "budget-delivery-dlq").inputs
     redrive = json.loads(queue["redrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": arn("sqs", "frugal-llm-prod-alerts-dlq"), "maxReceiveCount": MAX_RECEIVES}, (
-        "after MAX_RECEIVES receives a message moves to the dead-letter queue"
-    )
+    assert redrive == {
+        "deadLetterTargetArn": arn("sqs", "frugal-llm-prod-alerts-dlq"),
+        "maxReceiveCount": MAX_RECEIVES,
+    }, "after MAX_RECEIVES receives a message moves to the dead-letter queue"
     assert dlq["sqsManagedSseEnabled"] is True and dlq["messageRetentionSeconds"] == 14 * 86_400, (
         "dead letters are encrypted and kept the longest SQS allows"
     )
@@ -71,9 +74,11 @@ def test_failed_messages_are_redriven_to_a_dead_letter_queue_after_the_configure
     assert queue["visibilityTimeoutSeconds"] == VISIBILITY_TIMEOUT_SECONDS == 6 * FUNCTION_TIMEOUT_SECONDS, (
         "AWS's rule: visibility timeout at least six times the function timeout"
     )
-    allow = json.loads(one(prod_plan, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy", "budget-delivery-dlq").inputs[
-        "redriveAllowPolicy"
-    ])
+    allow = json.loads(
+        one(prod_plan, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy", "budget-delivery-dlq").inputs[
+            "redriveAllowPolicy"
+        ]
+    )
     assert allow["sourceQueueArns"] == [arn("sqs", "frugal-llm-prod-alerts")], "only the alert queue dead-letters here"
 
 
@@ -89,7 +94,10 @@ def test_the_forwarder_consumes_batches_and_reports_partial_failures(prod_plan: 
     assert sorted(fn["code"]["archive"]) == sorted(package_files()), "the zip holds every module of the package"
     env = fn["environment"]["variables"]
     assert env["SLACK_WEBHOOK_SECRET_NAME"] == "frugal/prod/slack-webhook-url", "the secret's name, never the URL"
-    assert env["QUEUE_URL"].endswith("/frugal-llm-prod-alerts") and env["DEDUP_TABLE"] == "frugal-llm-prod-alerts-delivered"
+    assert (
+        env["QUEUE_URL"].endswith("/frugal-llm-prod-alerts")
+        and env["DEDUP_TABLE"] == "frugal-llm-prod-alerts-delivered"
+    )
     context = json.loads(env["FRUGAL_ALERT_CONTEXT"])
     assert (context["stack"], context["environment"], context["budget_limit_usd"]) == ("prod", "prod", "6000"), context
     assert context["cost"]["expected_monthly_cost_usd"] is not None, "the preview's expected cost reaches the messages"
@@ -118,7 +126,9 @@ def test_the_dead_letter_alarm_reaches_the_email_subscribers_without_the_forward
 
 
 def _statements(plan: Plan) -> list[dict]:
-    return json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy", "budget-delivery-forwarder").inputs["policy"])["Statement"]
+    return json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy", "budget-delivery-forwarder").inputs["policy"])[
+        "Statement"
+    ]
 
 
 def test_the_forwarder_role_may_touch_only_its_queue_table_logs_and_secret(prod_plan: Plan):

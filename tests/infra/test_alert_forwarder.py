@@ -103,8 +103,13 @@ def test_each_alert_type_reaches_slack_through_the_secret_as_a_readable_message_
     assert "Amazon Elastic Compute Cloud - Compute" in anomaly and "$1,001.00" in anomaly, (
         f"anomaly: service and impact: {anomaly}"
     )
-    root = next(b for m in hook.received if m["text"].startswith("Cost anomaly") for b in m["blocks"]
-                if "Root cause" in b.get("text", {}).get("text", ""))
+    root = next(
+        b
+        for m in hook.received
+        if m["text"].startswith("Cost anomaly")
+        for b in m["blocks"]
+        if "Root cause" in b.get("text", {}).get("text", "")
+    )
     assert "USE1-BoxUsage:g5.2xlarge" in root["text"]["text"] and "$601.00" in root["text"]["text"], (
         "anomaly root causes with their contribution"
     )
@@ -177,9 +182,9 @@ def _group(name: str, stack_tag: str, max_size: int = 4) -> None:
 
 
 def _sizes(name: str) -> tuple[int, int, int]:
-    group = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
-        AutoScalingGroupNames=[name]
-    )["AutoScalingGroups"][0]
+    group = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ][0]
     return group["MinSize"], group["DesiredCapacity"], group["MaxSize"]
 
 
@@ -188,7 +193,9 @@ def test_the_guard_caps_the_stacks_gpu_groups_on_a_forecasted_breach_and_says_so
 ):
     _group("pool-small-asg-dev", "frugal-llm-dev")
     _group("pool-other-asg", "frugal-llm-staging")  # listed by mistake: another stack's group
-    monkeypatch.setenv("FRUGAL_ALERT_CONTEXT", context_json(guard=True, asg_names=["pool-small-asg-dev", "pool-other-asg"]))
+    monkeypatch.setenv(
+        "FRUGAL_ALERT_CONTEXT", context_json(guard=True, asg_names=["pool-small-asg-dev", "pool-other-asg"])
+    )
     publish(aws, sample("budget-actual.json"))
     poll(aws, fast, until=lambda: len(hook.received) == 1, timeout=15)
     assert _sizes("pool-small-asg-dev") == (1, 2, 4), "an ACTUAL alert does not trigger the guard"
@@ -232,8 +239,15 @@ def test_the_lambda_package_imports_only_the_standard_library_boto3_and_itself(t
         for arcname, path in files.items():
             z.write(path, arcname)
     run = subprocess.run(
-        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import alert_forwarder.handler as h;"
-         " print(h.__file__)", str(archive)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import alert_forwarder.handler as h; print(h.__file__)",
+            str(archive),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0 and "function.zip" in run.stdout, f"the handler imports from the zip alone: {run.stderr}"

@@ -32,8 +32,12 @@ def test_an_alarm_back_to_ok_says_so_and_other_alarms_keep_their_description():
     doc = json.loads(sample("billing-alarm.json")["Message"])
     ok = parse_notification("OK", json.dumps({**doc, "NewStateValue": "OK", "OldStateValue": "ALARM"}))
     assert ok.title.startswith("Billing alarm OK") and "now OK" in ok.summary, ok
-    dlq = {**doc, "AlarmName": "budget-delivery-dead-letters", "AlarmDescription": "Alerts could not be delivered",
-           "Trigger": {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible"}}
+    dlq = {
+        **doc,
+        "AlarmName": "budget-delivery-dead-letters",
+        "AlarmDescription": "Alerts could not be delivered",
+        "Trigger": {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible"},
+    }
     alert = parse_notification("ALARM", json.dumps(dlq))
     assert alert.kind == "alarm" and alert.summary == "Alerts could not be delivered", alert
     assert ("Metric", "AWS/SQS ApproximateNumberOfMessagesVisible") in alert.facts, alert.facts
@@ -45,7 +49,9 @@ def test_an_unrecognised_notification_is_passed_on_as_text_not_dropped():
 
 
 def test_missing_cost_figures_are_unknown_never_zero():
-    ctx = parse_context(json.dumps({"project": "frugal-llm", "stack": "dev", "environment": "dev", "region": "us-east-1"}))
+    ctx = parse_context(
+        json.dumps({"project": "frugal-llm", "stack": "dev", "environment": "dev", "region": "us-east-1"})
+    )
     env = sample("anomaly.json")
     payload = render(parse_notification(env["Subject"], env["Message"]), ctx)
     assert "(cost preview): unknown" in payload["text"] and "$0.00" not in payload["text"], payload["text"]

@@ -75,9 +75,7 @@ def parse_context(raw: str | None) -> StackContext:
             region=str(doc["region"]),
             budget_limit_usd=_str_or_none(doc.get("budget_limit_usd")),
             expected_monthly_cost_usd=_str_or_none(cost.get("expected_monthly_cost_usd")),
-            top_items=tuple(
-                CostItem(str(i["name"]), str(i["monthly_usd"])) for i in cost.get("top_items") or []
-            ),
+            top_items=tuple(CostItem(str(i["name"]), str(i["monthly_usd"])) for i in cost.get("top_items") or []),
             guard=GuardSettings(
                 enabled=bool(guard.get("enabled", False)),
                 max_size=int(guard.get("max_size", 0)),

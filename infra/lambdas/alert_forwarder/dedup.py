@@ -40,7 +40,9 @@ class Deduplicator:
             )
             return "claimed"
         except self.client.exceptions.ConditionalCheckFailedException:
-            item = self.client.get_item(TableName=self.table, Key={"message_id": {"S": message_id}}, ConsistentRead=True)
+            item = self.client.get_item(
+                TableName=self.table, Key={"message_id": {"S": message_id}}, ConsistentRead=True
+            )
             state = item.get("Item", {}).get("state", {}).get("S")
             return "duplicate" if state == "sent" else "in-progress"
 

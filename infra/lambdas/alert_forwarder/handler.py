@@ -22,7 +22,7 @@ _webhook_url: str | None = None
 
 
 def _client(service: str, region: str | None = None) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]  # the Lambda runtime ships it, without stubs
 
     return boto3.client(service, region_name=region) if region else boto3.client(service)
 

@@ -26,8 +26,9 @@ class RetryPolicy:
 
     def delay(self, receive_count: int) -> int:
         """Seconds until the next attempt after the `receive_count`-th failed one: doubling, capped."""
-        exponent = max(receive_count, 1) - 1
-        return min(self.cap_seconds, self.base_seconds * 2**min(exponent, 20))
+        exponent = min(max(receive_count, 1) - 1, 20)
+        doubled: int = self.base_seconds << exponent
+        return min(self.cap_seconds, doubled)
 
     def after(self, receive_count: int, retry_after: int | None) -> int:
         """The visibility timeout for a failed message: Slack's Retry-After when it sent one, else the back-off."""

@@ -21,9 +21,7 @@ def looks_like_anomaly(doc: dict[str, Any]) -> bool:
 
 
 def _cause(cause: dict[str, Any]) -> str:
-    where = " / ".join(
-        str(cause[k]) for k in ("service", "usageType", "region", "linkedAccountName") if cause.get(k)
-    )
+    where = " / ".join(str(cause[k]) for k in ("service", "usageType", "region", "linkedAccountName") if cause.get(k))
     contribution = (cause.get("impact") or {}).get("contribution")
     return f"{where or 'unattributed'}: {money(contribution)}" if contribution is not None else where
 
@@ -46,7 +44,10 @@ def parse_anomaly(doc: dict[str, Any]) -> Alert:
         facts=(
             ("Service", service),
             ("Impact", money(total)),
-            ("Actual / expected", f"{money(impact.get('totalActualSpend'))} / {money(impact.get('totalExpectedSpend'))}"),
+            (
+                "Actual / expected",
+                f"{money(impact.get('totalActualSpend'))} / {money(impact.get('totalExpectedSpend'))}",
+            ),
             ("Monitor", str(doc.get("monitorName") or doc.get("monitorArn") or "?")),
         ),
         details=tuple(f"Root cause: {_cause(c)}" for c in causes[:MAX_ROOT_CAUSES]),

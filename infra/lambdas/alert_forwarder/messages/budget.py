@@ -20,7 +20,11 @@ import re
 
 from .model import Alert, money
 
-_FIELD = re.compile(r"^(Budget Name|Budget Type|Budgeted Amount|Alert Type|Alert Threshold|ACTUAL Amount|FORECASTED Amount):\s*(.+?)\s*$", re.M)
+_FIELD = re.compile(
+    r"^(Budget Name|Budget Type|Budgeted Amount|Alert Type|Alert Threshold|ACTUAL Amount|FORECASTED Amount)"
+    r":\s*(.+?)\s*$",
+    re.M,
+)
 _AMOUNT = re.compile(r"\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)")
 
 

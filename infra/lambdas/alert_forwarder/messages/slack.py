@@ -25,9 +25,7 @@ def _cost_lines(ctx: StackContext) -> list[str]:
         + (f" against a {money(ctx.budget_limit_usd)} budget." if ctx.budget_limit_usd else ".")
     ]
     if ctx.top_items:
-        lines.append(
-            "Biggest items: " + ", ".join(f"{i.name} {money(i.monthly_usd)}" for i in ctx.top_items) + "."
-        )
+        lines.append("Biggest items: " + ", ".join(f"{i.name} {money(i.monthly_usd)}" for i in ctx.top_items) + ".")
     return lines
 
 
@@ -45,7 +43,9 @@ def render(alert: Alert, ctx: StackContext, guard_note: str | None = None) -> di
         _section(alert.summary),
     ]
     if alert.facts:
-        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.facts[:10]]})
+        blocks.append(
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.facts[:10]]}
+        )
     if alert.details:
         blocks.append(_section("\n".join(alert.details)))
     if guard_note:
