@@ -165,6 +165,14 @@ def test_a_duplicate_delivery_posts_once(aws: Aws, hook: Webhook):
     assert queue_depth(aws, aws.dlq_url) == 0, "duplicates are dropped, not failed"
 
 
+def test_alerts_are_still_delivered_when_the_dedup_table_is_unavailable(aws: Aws, hook: Webhook):
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=TABLE)
+    publish(aws, sample("billing-alarm.json"))
+    batches = poll(aws, fast, until=lambda: len(hook.received) == 1, timeout=15)
+    assert batches == [(1, 0)], f"delivered on the first try, unchecked for duplicates: {batches}"
+    assert queue_depth(aws, aws.dlq_url) == 0, "a dedup outage does not dead-letter alerts"
+
+
 def _group(name: str, stack_tag: str, max_size: int = 4) -> None:
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     autoscaling.create_launch_configuration(

@@ -15,10 +15,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .context import StackContext
-from .dedup import Deduplicator
+from .dedup import Claim, Deduplicator
 from .guard import GuardRefused, apply_guard
 from .messages import parse_notification
 from .messages.slack import render
@@ -103,6 +103,13 @@ def _defer(deps: Deps, record: dict[str, Any], retry_after: int | None) -> int:
     return timeout
 
 
+def _record(step: Callable[[str], None], dedup_id: str) -> None:
+    try:
+        step(dedup_id)
+    except Exception:  # the claim's lease runs out and a retry can take it over
+        log.exception("could not update the dedup record of %s", dedup_id)
+
+
 def process_batch(records: list[dict[str, Any]], deps: Deps) -> dict[str, list[dict[str, str]]]:
     failures: list[dict[str, str]] = []
     blocked_for: int | None = None  # Slack's Retry-After, once it sent one
@@ -114,7 +121,12 @@ def process_batch(records: list[dict[str, Any]], deps: Deps) -> dict[str, list[d
             failures.append({"itemIdentifier": sqs_id})
             continue
         dedup_id, subject, message = _envelope(record)
-        claim = deps.dedup.claim(dedup_id)
+        claim: Claim | Literal["unchecked"]
+        try:
+            claim = deps.dedup.claim(dedup_id)
+        except Exception:  # a possible duplicate is better than a lost alert
+            log.exception("dedup unavailable; delivering %s unchecked", sqs_id)
+            claim = "unchecked"
         if claim == "duplicate":
             log.info("dropping duplicate %s (SNS message %s)", sqs_id, dedup_id)
             continue
@@ -131,10 +143,12 @@ def process_batch(records: list[dict[str, Any]], deps: Deps) -> dict[str, list[d
         except Exception as exc:  # e.g. the secret cannot be read: retry later like any failed post
             result = PostResult(False, error=f"{type(exc).__name__}: {exc}")
         if result.delivered:
-            deps.dedup.sent(dedup_id)
+            if claim == "claimed":
+                _record(deps.dedup.sent, dedup_id)
             log.info("delivered %s (%s)", sqs_id, alert.kind)
             continue
-        deps.dedup.release(dedup_id)
+        if claim == "claimed":
+            _record(deps.dedup.release, dedup_id)
         if result.status == 429:
             blocked_for = result.retry_after if result.retry_after is not None else deps.retry.delay(1)
         waited = _defer(deps, record, result.retry_after if result.status == 429 else None)
