@@ -120,7 +120,8 @@ def test_each_alert_type_reaches_slack_through_the_secret_as_a_readable_message_
         assert message["blocks"][0]["type"] == "header", "Slack blocks, with `text` as the plain-text fallback"
     posts = sorted(t for t, status, _ in hook.attempts if status == 200)
     gaps = [b - a for a, b in zip(posts, posts[1:], strict=False)]
-    assert min(gaps) >= 0.95, f"about one message a second per channel: gaps {gaps}"
+    # Paced at the sender; arrival gaps also carry request jitter (unpaced posts arrive milliseconds apart).
+    assert min(gaps) >= 0.8, f"about one message a second per channel, across batches too: gaps {gaps}"
     assert queue_depth(aws, aws.queue_url) == 0 and queue_depth(aws, aws.dlq_url) == 0, "nothing left behind"
 
 

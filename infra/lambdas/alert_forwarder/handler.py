@@ -12,13 +12,15 @@ from typing import Any
 
 from .context import ENV_VAR, parse_context
 from .dedup import Deduplicator
-from .delivery import Deps, process_batch
+from .delivery import Deps, Pacer, process_batch
 from .retry import DEFAULT_RETRY, FUNCTION_TIMEOUT_SECONDS, MAX_RECEIVES
 
 DEDUP_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS * 2
 DEDUP_TTL_SECONDS = DEFAULT_RETRY.total_seconds(MAX_RECEIVES) + 2 * 86_400
 
 _webhook_url: str | None = None
+# One container runs one batch at a time; pacing across its invocations keeps Slack's rate between batches too.
+_PACER = Pacer()
 
 
 def _client(service: str, region: str | None = None) -> Any:
@@ -50,6 +52,7 @@ def build_deps(context: Any = None) -> Deps:
         context=ctx,
         # The groups live in the stack's region, the forwarder in us-east-1 (where the billing metric is).
         autoscaling=lambda: _client("autoscaling", ctx.guard.region),
+        pacer=_PACER,
         remaining_ms=context.get_remaining_time_in_millis if context is not None else (lambda: 60_000),
     )
 
