@@ -45,10 +45,12 @@ class Webhook:
     """Answer 500 to every post this returns True for (a message Slack will never take)."""
     attempts: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
     """(monotonic time, status answered, body) of every post."""
+    paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+    def answer(self, body: dict[str, Any], path: str = "") -> tuple[int, dict[str, str]]:
         with self.lock:
+            self.paths.append(path)
             if self.fail_if is not None and self.fail_if(body):
                 status, headers = 500, {}
             else:
@@ -63,7 +65,7 @@ def serve(hook: Webhook) -> Iterator[Webhook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, headers = hook.answer(body)
+            status, headers = hook.answer(body, self.path)
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

@@ -137,6 +137,18 @@ def test_a_500_and_a_429_with_retry_after_are_retried_and_delivered(aws: Aws, ho
     assert queue_depth(aws, aws.queue_url) == 0 and queue_depth(aws, aws.dlq_url) == 0, "delivered, not dead-lettered"
 
 
+def test_a_revoked_webhook_makes_the_next_attempt_read_the_replaced_secret(aws: Aws, hook: Webhook):
+    hook.script = [(404, {})]  # Slack's answer once a webhook is removed
+    publish(aws, sample("budget-actual.json"))
+    poll(aws, fast, until=lambda: len(hook.attempts) == 1, timeout=10)
+    new_url = hook.url.replace("/XXXX", "/YYYY")
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=SECRET, SecretString=new_url)
+    poll(aws, fast, until=lambda: len(hook.received) == 1, timeout=10)
+    assert hook.paths == ["/services/T000/B000/XXXX", "/services/T000/B000/YYYY"], (
+        f"the retry went to the webhook now in the secret, not the cached one: {hook.paths}"
+    )
+
+
 def test_a_permanently_failing_message_is_dead_lettered_after_the_configured_receives_and_the_rest_is_delivered(
     aws: Aws, hook: Webhook
 ):

@@ -60,8 +60,13 @@ class Deps:
     pacer: Pacer = field(default_factory=Pacer)
     post: Callable[[str, dict[str, Any]], PostResult] = post
     remaining_ms: Callable[[], int] = lambda: 60_000
+    forget_webhook: Callable[[], None] = lambda: None
+    """Drop a cached webhook URL, so the next attempt reads the secret again."""
 
 
+# Slack's answers for a webhook that no longer exists or was revoked: the secret may have been
+# replaced since this container cached it.
+REVOKED = {403, 404, 410}
 SAFETY_MS = 8_000
 """Stop posting when less than this is left of the invocation: one more post could outlive it."""
 
@@ -149,6 +154,9 @@ def process_batch(records: list[dict[str, Any]], deps: Deps) -> dict[str, list[d
             continue
         if claim == "claimed":
             _record(deps.dedup.release, dedup_id)
+        if result.status in REVOKED:
+            deps.forget_webhook()
+            url = None
         if result.status == 429:
             blocked_for = result.retry_after if result.retry_after is not None else deps.retry.delay(1)
         waited = _defer(deps, record, result.retry_after if result.status == 429 else None)

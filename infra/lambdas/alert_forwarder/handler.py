@@ -37,6 +37,11 @@ def _webhook() -> str:
     return _webhook_url
 
 
+def _forget_webhook() -> None:
+    global _webhook_url
+    _webhook_url = None
+
+
 def build_deps(context: Any = None) -> Deps:
     ctx = parse_context(os.environ.get(ENV_VAR))
     return Deps(
@@ -53,6 +58,7 @@ def build_deps(context: Any = None) -> Deps:
         # The groups live in the stack's region, the forwarder in us-east-1 (where the billing metric is).
         autoscaling=lambda: _client("autoscaling", ctx.guard.region),
         pacer=_PACER,
+        forget_webhook=_forget_webhook,
         remaining_ms=context.get_remaining_time_in_millis if context is not None else (lambda: 60_000),
     )
 
