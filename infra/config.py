@@ -304,12 +304,20 @@ class ScheduleConfig(_Model):
         return self
 
 
+class BudgetGuardConfig(_Model):
+    """Opt-in, non-prod only: on a FORECASTED budget breach, cap the GPU groups' max_size."""
+
+    enabled: bool = False
+    gpu_max_size: int = Field(default=0, ge=0, le=100, description="the cap the guard lowers max_size to")
+
+
 class BudgetConfig(_Model):
     monthly_limit_usd: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
     actual_thresholds_pct: list[Annotated[int, Field(gt=0, le=1000)]] = [50, 80, 100]
     forecasted_thresholds_pct: list[Annotated[int, Field(gt=0, le=1000)]] = [100]
     subscribers: list[str] = Field(min_length=1, max_length=10)
     slack_webhook_secret_name: str | None = None
+    guard: BudgetGuardConfig = BudgetGuardConfig()
 
     @field_validator("subscribers")
     @classmethod
@@ -329,6 +337,12 @@ class BudgetConfig(_Model):
         total = len(self.actual_thresholds_pct) + len(self.forecasted_thresholds_pct)
         if total > 10:
             raise ValueError(f"{total} notifications; rule: AWS Budgets allows at most 10 per budget; fix: drop some")
+        if self.guard.enabled and not self.slack_webhook_secret_name:
+            raise ValueError(
+                "guard.enabled is true without slack_webhook_secret_name; rule: the guard runs in the Slack "
+                "forwarder and its action is announced in the Slack message; fix: set slack_webhook_secret_name "
+                "or disable the guard"
+            )
         return self
 
 
@@ -378,6 +392,15 @@ class StackConfig(_Model):
                             f"pool's max_size={pools[pool_name].max_size}; rule: schedules stay within the pool's "
                             "hard cap; fix: raise pools[].max_size or lower the period's max"
                         )
+        return self
+
+    @model_validator(mode="after")
+    def _guard_not_in_prod(self) -> StackConfig:
+        if self.budget.guard.enabled and self.tags.environment == "prod":
+            raise ValueError(
+                "budget.guard.enabled: true on a prod stack; rule: the budget guard caps GPU capacity and never runs "
+                "in prod (an outage costs more than the overspend); fix: remove budget.guard or set enabled: false"
+            )
         return self
 
     def pool_actions(self, pool: PoolConfig) -> list[Action]:

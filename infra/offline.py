@@ -25,7 +25,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT, ConfigError, load
 from infra.plan import Plan, PlannedResource
-from infra.tokens import EC2_LAUNCH_TEMPLATE, EKS_CLUSTER
+from infra.tokens import EC2_LAUNCH_TEMPLATE, EKS_CLUSTER, SQS_QUEUE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ACCOUNT = "123456789012"
@@ -88,6 +88,8 @@ class RecordingEngine(pulumi.runtime.Mocks):
             )
         elif args.typ == EC2_LAUNCH_TEMPLATE:
             state["latestVersion"] = 1
+        elif args.typ == SQS_QUEUE:
+            state["url"] = f"https://sqs.{self.region}.amazonaws.com/{OFFLINE_ACCOUNT}/{name}"
         return f"{args.name}-offline", state
 
 

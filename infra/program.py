@@ -20,7 +20,7 @@ from infra.components import (
     SharedCacheArgs,
 )
 from infra.config import PROJECT, StackConfig
-from infra.registrations import COST_OUTPUT, expected_cost_output, record_registrations
+from infra.registrations import COST_OUTPUT, cost_summary_output, expected_cost_output, record_registrations
 
 STACK_TAG_KEY = "frugal-stack"
 
@@ -90,6 +90,8 @@ def build(cfg: StackConfig) -> None:
             within,
         )
         pulumi.export("shared_cache_endpoint", shared_cache.primary_endpoint)
+    # Last of all: the summary prices every resource declared before it.
+    summary = cost_summary_output(recorder, PROJECT, cfg.stack) if cfg.budget.slack_webhook_secret_name else None
     alarms = BudgetAlarms(
         "budget",
         BudgetAlarmsArgs(
@@ -99,6 +101,12 @@ def build(cfg: StackConfig) -> None:
             cost_allocation_tag_keys=sorted(tags),
             name_prefix=cluster_name,
             tags=tags,
+            stack=cfg.stack,
+            environment=cfg.tags.environment,
+            region=cfg.region,
+            # The alert messages quote the cost model's figures for what the stack declared above.
+            cost_summary=summary,
+            gpu_asg_names=[pool.asg_name for pool in pools.values()],
         ),
         within,
     )

@@ -11,6 +11,7 @@ description of the resources exists anywhere.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from typing import Any
@@ -20,13 +21,21 @@ from pulumi import _types
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
+from infra.alert_context import cost_summary
 from infra.cost.estimate import COST_OUTPUT, estimate_plan
 from infra.cost.plan_pools import PlanShapeError
 from infra.cost.schedules import ScheduleError
 from infra.plan import UNKNOWN, Plan, PlannedResource, is_unknown
 from infra.tokens import AUTOSCALING_SCHEDULE, EC2_LAUNCH_TEMPLATE
 
-__all__ = ["COST_OUTPUT", "Recorder", "cost_export", "expected_cost_output", "record_registrations"]
+__all__ = [
+    "COST_OUTPUT",
+    "Recorder",
+    "cost_export",
+    "cost_summary_output",
+    "expected_cost_output",
+    "record_registrations",
+]
 
 UNKNOWN_COST = "unknown"
 """What the export says when the cost depends on a value the engine does not know yet (a preview)."""
@@ -42,11 +51,17 @@ class Recorder:
         self._seen.append((args.resource, args.type_, args.name, dict(args.props), args.opts))
         return None  # observe only: the resource is registered exactly as declared
 
-    async def plan(self, project: str, stack: str) -> Plan:
+    def mark(self) -> int:
+        """How many resources are recorded now: `plan(upto=mark)` prices only those."""
+        return len(self._seen)
+
+    async def plan(self, project: str, stack: str, upto: int | None = None) -> Plan:
         resources: list[PlannedResource] = []
         done = 0
-        while done < len(self._seen):  # resources constructed inside applies join while we wait
-            batch, done = self._seen[done:], len(self._seen)
+        # Resources constructed inside applies join while we wait (unless the plan stops at a mark).
+        while done < (len(self._seen) if upto is None else upto):
+            end = len(self._seen) if upto is None else upto
+            batch, done = self._seen[done:end], end
             for resource, type_, name, props, opts in batch:
                 resources.append(await _planned(resource, type_, name, props, opts))
         return Plan(project=project, stack=stack, source="offline", resources=resources)
@@ -159,6 +174,29 @@ def cost_export(plan: Plan) -> str:
     if not report.complete or report.total.expected is None or guessed:
         return UNKNOWN_COST
     return str(report.total.expected)
+
+
+def cost_summary_output(recorder: Recorder, project: str, stack: str) -> pulumi.Output[str]:
+    """The alert forwarder's cost figures (infra.alert_context.cost_summary) over what is registered so far.
+
+    Take it just before declaring the alert delivery: a function cannot quote a figure that depends on
+    its own definition, so the summary prices everything but the alerting resources (about a dollar a
+    month, see docs/alerts.md); the expected total is null whenever the export would say unknown.
+    """
+    upto = recorder.mark()
+
+    async def compute() -> str:
+        plan = await recorder.plan(project, stack, upto=upto)
+        try:
+            report = estimate_plan(plan)
+        except (PlanShapeError, ScheduleError):
+            return json.dumps({"expected_monthly_cost_usd": None, "top_items": []})
+        summary = json.loads(cost_summary(report))
+        if cost_export(plan) == UNKNOWN_COST:
+            summary["expected_monthly_cost_usd"] = None
+        return json.dumps(summary)
+
+    return pulumi.Output.from_input(compute())
 
 
 def expected_cost_output(recorder: Recorder, project: str, stack: str) -> pulumi.Output[str]:

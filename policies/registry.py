@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import cost_rules, security_rules, stack_rules
+from policies import alert_rules, cost_rules, security_rules, stack_rules
 
 PACK_NAME = "frugal-guardrails"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
@@ -90,6 +90,9 @@ RULES: tuple[Rule, ...] = (
         stack_rules.expected_cost_within_budget,
         H,
         stack_rules.COST_CONFIG,
+    ),
+    Rule(
+        "budget-guard-not-in-prod", "cost", "stack", alert_rules.budget_guard_not_in_prod, H, alert_rules.GUARD_CONFIG
     ),
     # security, per resource
     Rule("imdsv2-required", "security", "resource", security_rules.imdsv2_required, C, {}),

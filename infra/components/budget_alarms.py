@@ -7,22 +7,23 @@
 - Cost Anomaly Detection: a monitor scoped to the stack's tag and an IMMEDIATE subscription (the
   only frequency that can deliver to SNS);
 - activation of the cost-allocation tags, without which the budget filter and the monitor see nothing;
-- optionally a Lambda that forwards the topic's messages to Slack, its webhook URL read at run time
-  from a Secrets Manager secret (never from stack config).
+- optionally the queued Slack delivery path (AlertDelivery: SQS, dead-letter queue and its alarm,
+  the forwarder Lambda), its webhook URL read at run time from a Secrets Manager secret (never from
+  stack config).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._base import TOKEN_PREFIX, ComponentArgs
+from infra.alert_context import alert_context
+from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStr, InputStrList
+from infra.components.alert_delivery import AlertDelivery, AlertDeliveryArgs
 from infra.config import AnomalyConfig, BudgetConfig
 
-SLACK_FORWARDER = Path(__file__).parent.parent / "lambdas" / "slack_forwarder.py"
 # Services that publish to the topic: budgets, cost anomaly detection, CloudWatch alarms.
 PUBLISHERS = ("budgets.amazonaws.com", "costalerts.amazonaws.com", "cloudwatch.amazonaws.com")
 
@@ -35,6 +36,13 @@ class BudgetAlarmsArgs(ComponentArgs):
     cost_allocation_tag_keys: list[str]
     name_prefix: str
     tags: dict[str, str]
+    stack: str = ""
+    environment: str = ""
+    region: str = "us-east-1"
+    """The stack's own region, where its GPU groups (the guard's targets) live."""
+    cost_summary: InputStr = None
+    """JSON {"expected_monthly_cost_usd", "top_items"} from the cost preview (infra/alert_context.cost_summary)."""
+    gpu_asg_names: InputStrList = []
 
 
 class BudgetAlarms(pulumi.ComponentResource):
@@ -155,96 +163,39 @@ class BudgetAlarms(pulumi.ComponentResource):
             aws.costexplorer.CostAllocationTag(f"{name}-tag-{tag}", tag_key=tag, status="Active", opts=child)
 
         if args.budget.slack_webhook_secret_name:
-            self._slack_forwarder(name, args.budget.slack_webhook_secret_name, topic, account_id, tags, child)
+            context = pulumi.Output.all(pulumi.Output.from_input(args.cost_summary), args.gpu_asg_names).apply(
+                lambda v: alert_context(
+                    stack=args.stack,
+                    environment=args.environment,
+                    region=args.region,
+                    budget=args.budget,
+                    cost_summary_json=v[0],
+                    gpu_asg_names=list(v[1] or []),
+                    stack_tag=args.stack_tag,
+                )
+            )
+            AlertDelivery(
+                f"{name}-delivery",
+                AlertDeliveryArgs(
+                    name_prefix=args.name_prefix,
+                    topic_arn=topic.arn,
+                    slack_webhook_secret_name=args.budget.slack_webhook_secret_name,
+                    context_json=context,
+                    guard_enabled=args.budget.guard.enabled,
+                    guard_region=args.region,
+                    stack_tag=args.stack_tag,
+                    account_id=account_id,
+                    tags=tags,
+                    gpu_asg_names=args.gpu_asg_names,
+                ),
+                pulumi.ResourceOptions(parent=self, providers=[us_east_1]),
+            )
 
         self.topic_arn = topic.arn
         self.budget_name = budget.name
         self.anomaly_monitor_arn = monitor.arn
         self.register_outputs(
             {"topic_arn": self.topic_arn, "budget_name": self.budget_name, "anomaly_monitor_arn": monitor.arn}
-        )
-
-    def _slack_forwarder(
-        self,
-        name: str,
-        secret_name: str,
-        topic: aws.sns.Topic,
-        account_id: pulumi.Output[str],
-        tags: dict[str, str],
-        child: pulumi.ResourceOptions,
-    ) -> None:
-        role = aws.iam.Role(
-            f"{name}-slack",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-slack-logs",
-            role=role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-slack-secret",
-            role=role.id,
-            policy=account_id.apply(
-                lambda acct: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                # Secrets Manager appends 6 random characters to a secret's ARN.
-                                "Resource": f"arn:aws:secretsmanager:us-east-1:{acct}:secret:{secret_name}-??????",
-                            }
-                        ],
-                    }
-                )
-            ),
-            opts=child,
-        )
-        aws.cloudwatch.LogGroup(
-            f"{name}-slack-logs",
-            name=f"/aws/lambda/{name}-slack-forwarder",
-            retention_in_days=30,
-            tags=tags,
-            opts=child,
-        )
-        function = aws.lambda_.Function(
-            f"{name}-slack",
-            name=f"{name}-slack-forwarder",
-            runtime="python3.12",
-            handler="slack_forwarder.handler",
-            role=role.arn,
-            timeout=10,
-            code=pulumi.AssetArchive({"slack_forwarder.py": pulumi.FileAsset(str(SLACK_FORWARDER))}),
-            environment={"variables": {"SLACK_WEBHOOK_SECRET_NAME": secret_name}},
-            tags=tags,
-            opts=child,
-        )
-        aws.lambda_.Permission(
-            f"{name}-slack",
-            action="lambda:InvokeFunction",
-            function=function.name,
-            principal="sns.amazonaws.com",
-            source_arn=topic.arn,
-            opts=child,
-        )
-        aws.sns.TopicSubscription(
-            f"{name}-slack", topic=topic.arn, protocol="lambda", endpoint=function.arn, opts=child
         )
 
 

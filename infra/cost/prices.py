@@ -44,6 +44,11 @@ AWS_VPC = f"AWS list price, https://aws.amazon.com/vpc/pricing/ (public IPv4 add
 AWS_EC = f"AWS list price, https://aws.amazon.com/elasticache/pricing/ (on-demand, Redis OSS, us-east-1; {_NV})"
 AWS_LAMBDA = f"AWS list price, https://aws.amazon.com/lambda/pricing/ (x86, us-east-1; {_NV})"
 AWS_SM = f"AWS list price, https://aws.amazon.com/secrets-manager/pricing/ ({_NV})"
+AWS_SQS = f"AWS list price, https://aws.amazon.com/sqs/pricing/ (standard queue, us-east-1; free tier ignored; {_NV})"
+AWS_DDB = (
+    "AWS list price, https://aws.amazon.com/dynamodb/pricing/on-demand/ (us-east-1, standard table class; "
+    f"on-demand halved from 2024-11-01; free tier ignored; {_NV})"
+)
 
 PRICES: dict[str, Price] = {
     p.key: p
@@ -76,6 +81,10 @@ PRICES: dict[str, Price] = {
         _p("secretsmanager.secret_month", "0.40", "USD per secret-month", AWS_SM, "2023-01-01"),
         _p("lambda.requests_million", "0.20", "USD per 1M requests", AWS_LAMBDA, "2023-01-01"),
         _p("lambda.gb_second", "0.0000166667", "USD per GB-second", AWS_LAMBDA, "2023-01-01"),
+        _p("sqs.requests_million", "0.40", "USD per 1M standard-queue requests", AWS_SQS, "2023-01-01"),
+        _p("dynamodb.write_million", "0.625", "USD per 1M on-demand write request units", AWS_DDB, "2024-11-01"),
+        _p("dynamodb.read_million", "0.125", "USD per 1M on-demand read request units", AWS_DDB, "2024-11-01"),
+        _p("dynamodb.storage_gb_month", "0.25", "USD per GB-month stored", AWS_DDB, "2023-01-01"),
     )
 }
 

@@ -31,6 +31,7 @@ from infra.tokens import (
     COSTEXPLORER_ANOMALY_MONITOR,
     COSTEXPLORER_ANOMALY_SUBSCRIPTION,
     COSTEXPLORER_COST_ALLOCATION_TAG,
+    DYNAMODB_TABLE,
     EBS_VOLUME,
     EC2_EIP,
     EC2_INSTANCE,
@@ -57,6 +58,7 @@ from infra.tokens import (
     IAM_ROLE_POLICY,
     IAM_ROLE_POLICY_ATTACHMENT,
     KMS_KEY,
+    LAMBDA_EVENT_SOURCE_MAPPING,
     LAMBDA_FUNCTION,
     LAMBDA_PERMISSION,
     LB_LOAD_BALANCER,
@@ -67,6 +69,9 @@ from infra.tokens import (
     SNS_TOPIC,
     SNS_TOPIC_POLICY,
     SNS_TOPIC_SUBSCRIPTION,
+    SQS_QUEUE,
+    SQS_QUEUE_POLICY,
+    SQS_REDRIVE_ALLOW_POLICY,
     VPC_SECURITY_GROUP_EGRESS_RULE,
     VPC_SECURITY_GROUP_INGRESS_RULE,
 )
@@ -118,6 +123,8 @@ FREE: dict[str, str] = {
     S3_BUCKET_NOTIFICATION: "free",
     S3_BUCKET_POLICY: "free",
     S3_BUCKET_PUBLIC_ACCESS_BLOCK: "free",
+    SQS_QUEUE_POLICY: "free",
+    SQS_REDRIVE_ALLOW_POLICY: "free",
 }
 PRICED_ELSEWHERE = {AUTOSCALING_GROUP}
 
@@ -292,6 +299,49 @@ def _secret(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     return [component("secret", "security", Decimal(1), "secret-months", price("secretsmanager.secret_month"))]
 
 
+def _sqs_queue(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    requests, src = ctx.usage.get("sqs_requests_per_month", r.name, r.urn)
+    return [
+        component(
+            "requests", "messaging", requests / 1_000_000, "1M requests", price("sqs.requests_million"), f"usage: {src}"
+        )
+    ]
+
+
+def _event_source(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    source = str(r.inputs.get("eventSourceArn") or "")
+    if ":sqs:" not in source:
+        ctx.warnings.append(f"{r.name}: only SQS event sources are priced (got {source or 'an unknown source'})")
+        unknown = Price("lambda.event_source", None, "", "-", "-")
+        return [component("event source polling", "messaging", Decimal(0), "requests", unknown)]
+    polls, src = ctx.usage.get("sqs_poll_requests_per_month", r.name, r.urn)
+    return [
+        component(
+            "SQS polling by Lambda (billed to the queue)",
+            "messaging",
+            polls / 1_000_000,
+            "1M requests",
+            price("sqs.requests_million"),
+            f"usage: {src}; Lambda long-polls even an empty queue",
+        )
+    ]
+
+
+def _dynamodb(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    if r.inputs.get("billingMode", "PROVISIONED") != "PAY_PER_REQUEST":
+        ctx.warnings.append(f"{r.name}: only on-demand (PAY_PER_REQUEST) DynamoDB tables are priced")
+        unknown = Price("dynamodb.provisioned", None, "", "-", "-")
+        return [component("provisioned capacity", "database", Decimal(0), "capacity-units", unknown)]
+    writes, src = ctx.usage.get("dynamodb_writes_per_month", r.name, r.urn)
+    reads, _ = ctx.usage.get("dynamodb_reads_per_month", r.name, r.urn)
+    stored, _ = ctx.usage.get("dynamodb_storage_gb", r.name, r.urn)
+    return [
+        component("writes", "database", writes / 1_000_000, "1M WRU", price("dynamodb.write_million"), f"usage: {src}"),
+        component("reads", "database", reads / 1_000_000, "1M RRU", price("dynamodb.read_million"), f"usage: {src}"),
+        component("storage", "database", stored, "GB-months", price("dynamodb.storage_gb_month"), f"usage: {src}"),
+    ]
+
+
 def _cache_nodes(node_type: Any, count: Decimal, r: PlannedResource, ctx: Context) -> list[CostComponent]:
     engine = str(r.inputs.get("engine") or "redis")
     item = elasticache_node_hour(str(node_type), engine)
@@ -347,6 +397,9 @@ PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = 
     ELASTICACHE_CLUSTER: _cache_cluster,
     ELASTICACHE_REPLICATION_GROUP: _cache_group,
     EC2_INSTANCE: _instance,
+    SQS_QUEUE: _sqs_queue,
+    LAMBDA_EVENT_SOURCE_MAPPING: _event_source,
+    DYNAMODB_TABLE: _dynamodb,
 }
 
 

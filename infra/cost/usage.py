@@ -10,6 +10,11 @@ preview without a usage file over- rather than under-states usage-based cost:
   types (the audit log dominates), 1 GB for any other log group.
 - Lambda: 10,000 invocations a month of 1 s at its configured memory (alert forwarders run rarely).
 - Load balancers: 1 LCU (ALB) / 1 NLCU (NLB) on average.
+- SQS: 10,000 requests a month per queue (alerts: send, receive, delete, visibility changes); a
+  Lambda event source polls its queue even when it is empty: 700,000 requests a month assumed
+  (5 pollers x 20 s long polls = 657,000 in a 730-hour month, rounded up; AWS does not publish the
+  idle poller count, so measure it from the queue's NumberOfEmptyReceives and override).
+- DynamoDB on-demand: 10,000 writes and 10,000 reads a month, 1 GB stored, per table.
 
 File format (`--usage FILE`), every key optional:
 
@@ -35,6 +40,11 @@ DEFAULTS: dict[str, Decimal] = {
     "lambda_requests_per_month": Decimal(10_000),
     "lambda_duration_seconds": Decimal(1),
     "lb_capacity_units": Decimal(1),
+    "sqs_requests_per_month": Decimal(10_000),
+    "sqs_poll_requests_per_month": Decimal(700_000),
+    "dynamodb_writes_per_month": Decimal(10_000),
+    "dynamodb_reads_per_month": Decimal(10_000),
+    "dynamodb_storage_gb": Decimal(1),
 }
 
 

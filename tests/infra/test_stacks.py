@@ -258,10 +258,12 @@ def test_a_spot_pool_with_few_instance_types_warns_about_diversification():
 
 def test_the_slack_forwarder_exists_only_when_a_secret_name_is_configured(dev_plan: Plan, prod_plan: Plan):
     assert not dev_plan.of_type("aws:lambda/function:Function"), "dev has no Slack webhook configured"
-    fn = one(prod_plan, "aws:lambda/function:Function", "budget-slack").inputs
-    assert fn["environment"]["variables"] == {"SLACK_WEBHOOK_SECRET_NAME": "frugal/prod/slack-webhook-url"}, (
+    fn = one(prod_plan, "aws:lambda/function:Function", "budget-delivery-forwarder").inputs
+    variables = fn["environment"]["variables"]
+    assert variables["SLACK_WEBHOOK_SECRET_NAME"] == "frugal/prod/slack-webhook-url", (
         "the function gets the secret's name, never the URL"
     )
+    assert not any("hooks.slack.com" in str(v) for v in variables.values()), "no webhook URL in config or state"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
