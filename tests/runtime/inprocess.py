@@ -96,6 +96,8 @@ class InProcessLlama:
         self.delay = 0.0
         self.requests: list[dict[str, Any]] = []
         self.cancelled = 0
+        self.embeddings_fail = False
+        """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
 
     @property
     def url(self) -> str:
@@ -114,6 +116,8 @@ class InProcessLlama:
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
         self.requests.append(body)
         if path == "/v1/embeddings":
+            if self.embeddings_fail:
+                return self._error() or (503, b'{"error": {"message": "loading model", "code": 503}}')
             return 200, orjson.dumps(EMBEDDING)
         error = self._error()
         if error is not None:
