@@ -1,25 +1,32 @@
 """The ledger in one SQLite file (WAL), in two classes by who else uses the file.
 
 - ExclusiveSQLiteStore: this process is the file's only user (SQLite's EXCLUSIVE locking mode makes
-  a second process fail to open it, loudly). Reservations live in memory, and the check plus the
-  hold run without an await between them, so on one event loop they are atomic; each settlement adds
-  the cost to the day and month rows before it returns, so spent money is on disk before the
-  response is sent. Open reservations die with the process, which is right: they were never spent.
+  a second process fail to open it, loudly). Spend and reservations live in memory, which is the
+  authority while the process runs: the check plus the hold run without an await between them, so
+  on one event loop they are atomic. Each settlement updates memory at once and queues its addition
+  to the day and month rows; every FLUSH_DELAY_S the ledger's thread writes everything queued in
+  one transaction (group commit), so the event loop never waits for the disk. `close()` (the app's
+  shutdown) writes what is still queued. A crash loses only settlements still queued (at most
+  the last FLUSH_DELAY_S plus one write); an await per settlement would keep even those but cost
+  each request a thread round trip (measured: bench/router_overhead.py, docs/benchmarks.md). Open
+  reservations die with the process, which is right: they were never spent.
 - SharedSQLiteStore: several router processes use the file; reserve and settle are `BEGIN IMMEDIATE`
   transactions holding SQLite's write lock, with reservations in a table (they expire after
   `reservation_ttl_s` if a process died mid-call).
 
 Every SQLite call runs on the store's own single thread (a one-worker executor): the event loop
-never waits on the disk or on another process's lock, and the connection is used by one thread at a
-time, in order. Writes are shielded from cancellation: a request cancelled while its settlement is
-queued still has it written.
+never blocks on the disk or on another process's lock, and the connection is used by one thread at
+a time, in order. Shared-mode writes are shielded from cancellation: a request cancelled while its
+settlement is queued still has it written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +39,10 @@ from runtime.auth import TenantInfo
 from runtime.budget.ledger import PeriodClock, Reservation, Spend, check_limits, from_nano, to_nano
 
 T = TypeVar("T")
+log = logging.getLogger("frugal.budget")
+FLUSH_DELAY_S = 0.005
+"""How long settlements gather before one transaction writes them (exclusive mode): waking the
+ledger's thread per settlement measured slower than the request itself on a busy host."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (
@@ -44,6 +55,7 @@ CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant, month);
 CREATE INDEX IF NOT EXISTS reservations_expires ON reservations (expires);
 """
 _ADD = "INSERT INTO spend VALUES (?,?,?),(?,?,?) ON CONFLICT(tenant, period) DO UPDATE SET nano = nano + excluded.nano"
+_ADD_ONE = "INSERT INTO spend VALUES (?,?,?) ON CONFLICT(tenant, period) DO UPDATE SET nano = nano + excluded.nano"
 _SPENT = "SELECT nano FROM spend WHERE tenant=? AND period=?"
 
 
@@ -106,6 +118,11 @@ class ExclusiveSQLiteStore(_SQLiteFile):
         """Spent per (tenant, period) as read from or written to disk."""
         self._held: dict[tuple[str, str], int] = {}
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._queued: dict[tuple[str, str], int] = {}
+        """Additions settled in memory, not yet written; swapped out whole by the ledger's thread."""
+        self._flush_pending = False
+        self._closed = False
 
     async def _load(self, tenant: str, day: str, month: str) -> None:
         for period in ("d:" + day, "m:" + month):
@@ -139,7 +156,43 @@ class ExclusiveSQLiteStore(_SQLiteFile):
             if n:
                 self._spent[key] += n
         if n:
-            await self._write(self.db.execute, _ADD, (r.tenant, d, n, r.tenant, m, n))
+            with self._lock:
+                for period in (d, m):
+                    self._queued[(r.tenant, period)] = self._queued.get((r.tenant, period), 0) + n
+                start = not self._flush_pending
+                self._flush_pending = True
+            if start:
+                asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self._submit_flush)
+
+    def _submit_flush(self) -> None:
+        if not self._closed:  # close() writes what is queued itself
+            self._pool.submit(self._flush)
+
+    def _flush(self) -> None:
+        """On the ledger's thread: write every queued addition in one transaction."""
+        with self._lock:
+            batch, self._queued = self._queued, {}
+            self._flush_pending = False
+        if not batch:
+            return
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany(_ADD_ONE, [(tenant, period, n) for (tenant, period), n in batch.items()])
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception(
+                "budget ledger %s: writing %d settlements failed; kept for the next write", self.path, len(batch)
+            )
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            with self._lock:
+                for key, n in batch.items():
+                    self._queued[key] = self._queued.get(key, 0) + n
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._run(self._flush)
+        await super().close()
 
     async def spend(self, tenant: str) -> Spend:
         day, month = self._periods.now()
