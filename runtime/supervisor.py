@@ -70,9 +70,7 @@ def llama_server_argv(binary: Path, cfg: LocalServer, port: int, api_key_file: P
 class LlamaServer:
     """One supervised llama-server process for one tier."""
 
-    def __init__(
-        self, tier: TierState, binary: Path, upstream: Transport, metrics: Metrics, log_dir: Path
-    ) -> None:
+    def __init__(self, tier: TierState, binary: Path, upstream: Transport, metrics: Metrics, log_dir: Path) -> None:
         assert tier.cfg.local is not None, "only local tiers are supervised"
         self.tier = tier
         self.cfg: LocalServer = tier.cfg.local
