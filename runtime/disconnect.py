@@ -10,8 +10,7 @@ of CancelledError (any other cancellation passes through unchanged).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 Receive = Callable[[], Awaitable[Any]]
@@ -21,38 +20,36 @@ class ClientDisconnected(Exception):
     """The client closed the connection before the answer was complete."""
 
 
-class _Watch:
-    __slots__ = ("disconnected",)
+class cancel_on_disconnect:  # noqa: N801 - used like a function: `with cancel_on_disconnect(receive):`
+    """Run the block; if the client disconnects meanwhile, cancel it and raise ClientDisconnected.
+    A class rather than a generator: it is on every request's path."""
 
-    def __init__(self) -> None:
+    __slots__ = ("receive", "task", "watcher", "disconnected")
+
+    def __init__(self, receive: Receive | None) -> None:
+        self.receive = receive
         self.disconnected = False
 
-
-async def _watch(receive: Receive, task: asyncio.Task[Any], state: _Watch) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            state.disconnected = True
-            task.cancel(msg="client disconnected")
+    def __enter__(self) -> None:
+        if self.receive is None:
             return
+        task = asyncio.current_task()
+        assert task is not None, "called from a task"
+        self.task = task
+        self.watcher = asyncio.ensure_future(self._watch(self.receive))
 
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                self.task.cancel(msg="client disconnected")
+                return
 
-@contextlib.contextmanager
-def cancel_on_disconnect(receive: Receive | None) -> Iterator[None]:
-    """Run the block; if the client disconnects meanwhile, cancel it and raise ClientDisconnected."""
-    if receive is None:
-        yield
-        return
-    me = asyncio.current_task()
-    assert me is not None, "called from a task"
-    state = _Watch()
-    watcher = asyncio.ensure_future(_watch(receive, me, state))
-    try:
-        yield
-    except asyncio.CancelledError:
-        if not state.disconnected:
-            raise
-        me.uncancel()
-        raise ClientDisconnected() from None
-    finally:
-        watcher.cancel()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if self.receive is None:
+            return
+        self.watcher.cancel()
+        if exc_type is asyncio.CancelledError and self.disconnected:
+            self.task.uncancel()
+            raise ClientDisconnected() from None

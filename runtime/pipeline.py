@@ -13,15 +13,14 @@ full (429 Overloaded if none is left but some is up), then per tier:
 5. on a retryable failure: the breaker counts it, the fallback metric too, and the next tier is
    tried; on the upstream's own 4xx: no fallback, the client gets it.
 
-The reservation, the in-flight count and an open upstream stream are one resource scope (an
-AsyncExitStack). A whole answer is charged and settled before dispatch returns; a stream hands the
+The reservation, the in-flight count and an open upstream stream are one resource scope
+(AttemptScope). A whole answer is charged and settled before dispatch returns; a stream hands the
 scope to its relay (runtime/relay.py), which settles when the stream ends, however it ends.
 Costs and bounds come from runtime/accounting.py only.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ from runtime.errors import BudgetExceeded, FrugalError, UpstreamFailure, Upstrea
 from runtime.relay import CLIENT_CLOSED, RelayStream, relay
 from runtime.routing import Decision, TierState
 from runtime.state import Runtime
-from runtime.upstream import open_stream, post_json
+from runtime.upstream import UpstreamStream, open_stream, post_json
 
 
 @dataclass
@@ -129,20 +128,43 @@ async def dispatch(rt: Runtime, call: Call) -> Outcome:
     raise last if last is not None else call.nothing_fits()
 
 
+class AttemptScope:
+    """The resources of one attempt: its reservation, its in-flight slot, an open upstream stream.
+    `aclose()` releases them all, once; a stream's relay takes the scope over."""
+
+    __slots__ = ("reservation", "tier", "upstream", "open")
+
+    def __init__(self, reservation: reserved, tier: TierState) -> None:
+        self.reservation = reservation
+        self.tier = tier
+        self.upstream: UpstreamStream | None = None
+        self.open = True
+
+    async def aclose(self) -> None:
+        if not self.open:
+            return
+        self.open = False
+        if self.upstream is not None:
+            self.upstream.close()
+        self.tier.in_flight -= 1
+        await self.reservation.__aexit__(None, None, None)
+
+
 async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Outcome:
     now = rt.clock.monotonic
-    async with contextlib.AsyncExitStack() as scope:
-        hold = await scope.enter_async_context(reserved(rt.budget, call.tenant, bound.worst_case(tier.price)))
-        tier.breaker.on_attempt()
-        tier.in_flight += 1
-        scope.callback(_leave, tier)
+    reservation = reserved(rt.budget, call.tenant, bound.worst_case(tier.price))
+    hold = await reservation.__aenter__()  # BudgetExceeded: nothing is held
+    tier.breaker.on_attempt()
+    tier.in_flight += 1
+    scope = AttemptScope(reservation, tier)
+    relayed = False
+    try:
         t0 = now()
         body = call.body(tier, bound)
         try:
             with cancel_on_disconnect(call.receive):
                 if call.stream:
-                    up = await open_stream(rt.upstream, tier, call.path, body)
-                    scope.callback(up.close)
+                    up = scope.upstream = await open_stream(rt.upstream, tier, call.path, body)
                     events = up.events()
                     first = await events.__anext__()
                 else:
@@ -155,18 +177,20 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
         if call.stream:
             rt.metrics.ttft.labels(tier.name).observe(now() - t0)
             headers["x-frugal-cost-usd-max"] = str(bound.worst_case(tier.price))
-            resources = scope.pop_all()
 
             def failed_mid_stream() -> None:
                 record_failure(rt, tier, moved_on=False)  # bytes were sent: too late for another tier
 
             stream = relay(
-                tier, bound, hold, first, events, call.include_usage, t0, rt.metrics, now, failed_mid_stream,
-                resources,
-            )  # fmt: skip
-            return Outcome(headers, stream=RelayStream(stream, resources), tier=tier.name)
+                tier, bound, hold, first, events, call.include_usage, t0, rt.metrics, now, failed_mid_stream, scope
+            )
+            relayed = True
+            return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name)
         c = charge(tier.price, bound, call.usage(parsed))
         hold.charge(c.cost)
         rt.metrics.observe(tier.name, 200, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
+    finally:
+        if not relayed:
+            await scope.aclose()  # a whole answer is settled before it is sent
     headers["x-frugal-cost-usd"] = str(c.cost)
     return Outcome(headers, body=raw, parsed=parsed, tier=tier.name)

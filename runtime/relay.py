@@ -10,8 +10,8 @@ closing the RelayStream closes it, even if the stream was never iterated.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Protocol
 
 import orjson
 
@@ -26,10 +26,14 @@ CLIENT_CLOSED = 499
 """Status recorded in metrics when the client went away (nginx's convention; never sent)."""
 
 
+class Resources(Protocol):
+    async def aclose(self) -> None: ...
+
+
 class RelayStream:
     """An async iterator of SSE bytes that releases the attempt's resources on `aclose()`."""
 
-    def __init__(self, events: AsyncGenerator[bytes, None], resources: contextlib.AsyncExitStack) -> None:
+    def __init__(self, events: AsyncGenerator[bytes, None], resources: Resources) -> None:
         self._events = events
         self._resources = resources
 
@@ -57,7 +61,7 @@ async def relay(
     metrics: Metrics,
     now: Callable[[], float],
     on_failure: Callable[[], None],
-    resources: contextlib.AsyncExitStack,
+    resources: Resources,
 ) -> AsyncGenerator[bytes, None]:
     usage: tuple[int, int] | None = None
     chunks = 0

@@ -11,8 +11,7 @@ Amounts are integer nano-dollars (the accounting quantum, 1e-9 USD), so sums are
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
@@ -132,14 +131,25 @@ class Hold:
         self.cost = cost
 
 
-@contextlib.asynccontextmanager
-async def reserved(store: BudgetStore, tenant: TenantInfo, amount: Decimal) -> AsyncIterator[Hold]:
-    """Reserve `amount` for a tenant with a budget (BudgetExceeded if it does not fit); on exit, settle
-    the charge recorded on the Hold, or zero if none was. Tenants without a budget reserve nothing."""
-    hold = Hold(await store.reserve(tenant, amount) if tenant.has_budget else None)
-    try:
-        yield hold
-    finally:
-        if hold.reservation is not None:
+class reserved:  # noqa: N801 - used like a function: `async with reserved(store, tenant, amount) as hold`
+    """Reserve `amount` for a tenant with a budget on entry (BudgetExceeded if it does not fit); on
+    exit, settle the charge recorded on the Hold, or zero if none was. Tenants without a budget
+    reserve nothing. A class rather than a generator: it is on every request's path."""
+
+    __slots__ = ("store", "tenant", "amount", "hold")
+
+    def __init__(self, store: BudgetStore, tenant: TenantInfo, amount: Decimal) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.amount = amount
+        self.hold: Hold | None = None
+
+    async def __aenter__(self) -> Hold:
+        self.hold = Hold(await self.store.reserve(self.tenant, self.amount) if self.tenant.has_budget else None)
+        return self.hold
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        hold, self.hold = self.hold, None
+        if hold is not None and hold.reservation is not None:
             # Each store shields its own write, so a cancelled request still settles what it spent.
-            await store.settle(hold.reservation, hold.cost or Decimal(0))
+            await self.store.settle(hold.reservation, hold.cost or Decimal(0))
