@@ -3,7 +3,7 @@
     dispatch(rt, call) -> Outcome
 
 For the tiers of `call.decision.chain`, in order: drop the tiers that are down or whose queue is
-full (429 Overloaded if none is left but some is up), then per tier:
+full (429 Overloaded if none is left but some is up, 503 if none is up), then per tier:
 
 1. the call's bound for this tier (None skips the tier, e.g. over its max_tokens limit);
 2. a reservation of the bound's worst-case cost (runtime/budget/ledger.py `reserved`); a refusal
