@@ -20,15 +20,35 @@ class ClientDisconnected(Exception):
     """The client closed the connection before the answer was complete."""
 
 
+class _Watch:
+    __slots__ = ("disconnected",)
+
+    def __init__(self) -> None:
+        self.disconnected = False
+
+
+async def _watch(receive: Receive, task: asyncio.Task[Any], state: _Watch) -> None:
+    # A module function, not a method: the watcher must not reference the context manager, or a
+    # cancelled watcher's traceback would tie them in a reference cycle on every request.
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            state.disconnected = True
+            task.cancel(msg="client disconnected")
+            return
+
+
 class cancel_on_disconnect:  # noqa: N801 - used like a function: `with cancel_on_disconnect(receive):`
     """Run the block; if the client disconnects meanwhile, cancel it and raise ClientDisconnected.
     A class rather than a generator: it is on every request's path."""
 
-    __slots__ = ("receive", "task", "watcher", "disconnected")
+    __slots__ = ("receive", "task", "watcher", "state")
 
     def __init__(self, receive: Receive | None) -> None:
         self.receive = receive
-        self.disconnected = False
+        self.task: asyncio.Task[Any] | None = None
+        self.watcher: asyncio.Future[None] | None = None
+        self.state = _Watch()
 
     def __enter__(self) -> None:
         if self.receive is None:
@@ -36,20 +56,13 @@ class cancel_on_disconnect:  # noqa: N801 - used like a function: `with cancel_o
         task = asyncio.current_task()
         assert task is not None, "called from a task"
         self.task = task
-        self.watcher = asyncio.ensure_future(self._watch(self.receive))
-
-    async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected = True
-                self.task.cancel(msg="client disconnected")
-                return
+        self.watcher = asyncio.ensure_future(_watch(self.receive, task, self.state))
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if self.receive is None:
+        watcher, task, self.watcher, self.task = self.watcher, self.task, None, None
+        if watcher is None or task is None:
             return
-        self.watcher.cancel()
-        if exc_type is asyncio.CancelledError and self.disconnected:
-            self.task.uncancel()
+        watcher.cancel()
+        if exc_type is asyncio.CancelledError and self.state.disconnected:
+            task.uncancel()
             raise ClientDisconnected() from None
