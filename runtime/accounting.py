@@ -1,4 +1,5 @@
-"""Cost of a request in USD (Decimal), and the upper bound reserved against a budget before the call.
+"""Every cost and every bound of the router: what a call may cost (reserved against a budget before
+it) and what it did cost (settled after it), in USD (Decimal). No other module prices tokens.
 
     cost = prompt_tokens / 1000 x prompt_per_1k + completion_tokens / 1000 x completion_per_1k
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 THOUSAND = Decimal(1000)
 TEMPLATE_TOKENS_PER_MESSAGE = 16
@@ -78,3 +81,59 @@ def usage_tokens(body: dict[str, Any]) -> tuple[int, int] | None:
     if isinstance(p, int) and isinstance(c, int) and p >= 0 and c >= 0:
         return p, c
     return None
+
+
+def embeddings_usage(body: dict[str, Any]) -> tuple[int, int] | None:
+    """(prompt_tokens, 0) from an embeddings answer's `usage` (it has no completion tokens)."""
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    return usage_tokens({"usage": {"completion_tokens": 0, **usage}})
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The most tokens one upstream call can be billed for: reserved before the call."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    def worst_case(self, price: TierPrice) -> Decimal:
+        return price.cost(self.prompt_tokens, self.completion_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a finished (or cut-short) call costs, and the token counts reported to metrics."""
+
+    cost: Decimal
+    prompt_tokens: int
+    completion_tokens: int
+
+
+EMBEDDINGS_OVERHEAD_TOKENS = 16
+"""BOS/EOS and separators an embedding model adds around the input."""
+
+
+def chat_bound(messages: list[dict[str, Any]], tools: Any, max_tokens: int) -> Bound:
+    """The worst case of a chat call: the prompt bound, and at most `max_tokens` generated."""
+    return Bound(prompt_token_bound(messages, tools), max_tokens)
+
+
+def embeddings_bound(inputs: Any) -> Bound:
+    """The worst case of an embeddings call: every byte of the JSON-encoded input a token, none generated."""
+    return Bound(len(orjson.dumps(inputs)) + EMBEDDINGS_OVERHEAD_TOKENS, 0)
+
+
+def charge(price: TierPrice, bound: Bound, usage: tuple[int, int] | None) -> Charge:
+    """A completed call: the upstream's usage priced; without usage, the bound (never guess low)."""
+    if usage is None:
+        return Charge(bound.worst_case(price), 0, 0)
+    return Charge(price.cost(*usage), usage[0], usage[1])
+
+
+def cut_short_charge(price: TierPrice, bound: Bound, streamed_chunks: int) -> Charge:
+    """A stream that ended before its usage arrived: the prompt bound plus one token per content chunk
+    streamed (llama-server sends one token a chunk), never more than what was reserved."""
+    cost = min(price.cost(bound.prompt_tokens, streamed_chunks), bound.worst_case(price))
+    return Charge(cost, 0, streamed_chunks)

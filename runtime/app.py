@@ -1,5 +1,9 @@
 """`create_app(settings)`: the ASGI app. No module-level state: everything lives in the lifespan.
 
+Seams for tests and benchmarks (keyword arguments): `upstream` (a factory of the Transport the
+router reaches its tiers with; default aiohttp, tests pass an in-process fake), `clock` (monotonic
+and wall time), `cache`, `budget`, `environ`, `llama_server`, `log_dir`.
+
 The one error boundary is here: `_on_error` renders every FrugalError (and framework 404/405s and
 unexpected exceptions) in OpenAI's shape. Upstream failures are translated into FrugalErrors in
 runtime/upstream.py before they get here.
@@ -7,10 +11,11 @@ runtime/upstream.py before they get here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,9 +27,10 @@ from starlette.routing import Mount
 
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
-from runtime.budget import BudgetStore, RedisBudgetStore, SQLiteBudgetStore
+from runtime.budget import BudgetStore, ExclusiveSQLiteStore, RedisBudgetStore, SharedSQLiteStore
+from runtime.cache import NullCache, ResponseCache
 from runtime.cache.admin import create_admin_app
-from runtime.cache.protocol import NullCache, ResponseCache
+from runtime.clock import SYSTEM_CLOCK, Clock
 from runtime.errors import FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
 from runtime.routes import ROUTES
@@ -32,7 +38,7 @@ from runtime.routing import CircuitBreaker, Router, TierState, price_of
 from runtime.settings import Settings
 from runtime.state import Runtime, State
 from runtime.supervisor import LlamaServer, Supervisor
-from runtime.upstream import new_session
+from runtime.upstream import AiohttpTransport, Transport
 
 log = logging.getLogger("frugal.app")
 REMOTE_DEFAULT_SLOTS = 8
@@ -61,13 +67,17 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(request, FrugalError(f"internal error ({type(exc).__name__}); see the router's log"))
 
 
-def _budget_store(settings: Settings) -> BudgetStore:
+def _budget_store(settings: Settings, clock: Clock) -> BudgetStore:
+    """The configured ledger; opening a SQLite file blocks, so the lifespan calls this in a thread."""
     b = settings.budget
     if b.backend == "redis":
         import redis.asyncio as aioredis
 
-        return RedisBudgetStore(aioredis.from_url(b.redis_url), b.reservation_ttl_s)  # type: ignore[no-untyped-call]
-    return SQLiteBudgetStore(b.sqlite_path, b.reservation_ttl_s, shared=b.shared)
+        assert b.redis_url is not None, "validated by Settings"
+        return RedisBudgetStore(aioredis.from_url(b.redis_url), b.reservation_ttl_s, wall=clock.wall)
+    if b.shared:
+        return SharedSQLiteStore(b.sqlite_path, b.reservation_ttl_s, wall=clock.wall)
+    return ExclusiveSQLiteStore(b.sqlite_path, wall=clock.wall)
 
 
 async def _build_cache(settings: Settings, metrics: Metrics, tiers: dict[str, TierState]) -> ResponseCache:
@@ -96,16 +106,20 @@ def create_app(
     budget: BudgetStore | None = None,
     llama_server: Path | None = None,
     log_dir: Path | None = None,
+    upstream: Callable[[], Transport] = AiohttpTransport,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Starlette:
     """Build the router app. `cache`/`budget` can be injected (tests, benchmarks); the defaults are
-    no cache and the configured budget store. Local tiers are started when the app starts."""
+    the configured cache and budget store. `upstream` is called once in the lifespan (inside the
+    running event loop) for the Transport every tier is reached through. Local tiers are started
+    when the app starts."""
     env = dict(environ if environ is not None else os.environ)
     active_cache: dict[str, ResponseCache] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         metrics = Metrics([t.name for t in settings.tiers], settings.metrics.budget_by_tenant)
-        session = new_session()
+        transport = upstream()
         tiers: dict[str, TierState] = {}
         servers: list[LlamaServer] = []
         binary = llama_server
@@ -113,7 +127,9 @@ def create_app(
             state = TierState(
                 cfg=t,
                 price=price_of(t),
-                breaker=CircuitBreaker(settings.routing.circuit_failures, settings.routing.circuit_cooldown_s),
+                breaker=CircuitBreaker(
+                    settings.routing.circuit_failures, settings.routing.circuit_cooldown_s, clock=clock.monotonic
+                ),
                 upstream_model=t.upstream_model or t.name,
             )
             tiers[t.name] = state
@@ -128,13 +144,14 @@ def create_app(
                 if binary is None:
                     binary = llama_server_binary(env)
                 state.slots = t.slots or (t.local.parallel if t.local else 1)
-                servers.append(LlamaServer(state, binary, session, metrics, log_dir or cache_dir(env) / "logs"))
+                servers.append(LlamaServer(state, binary, transport, metrics, log_dir or cache_dir(env) / "logs"))
         supervisor = Supervisor(servers)
-        store = budget if budget is not None else _budget_store(settings)
+        store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock)
         response_cache = cache if cache is not None else await _build_cache(settings, metrics, tiers)
         rt = Runtime(
             settings=settings,
-            session=session,
+            upstream=transport,
+            clock=clock,
             tiers=tiers,
             router=Router(settings, tiers),
             keys=KeyStore(settings.tenants),
@@ -149,7 +166,7 @@ def create_app(
             yield {"rt": rt}
         finally:
             await supervisor.stop()
-            await session.close()
+            await transport.close()
             await rt.cache.close()
             if budget is None:
                 await store.close()

@@ -1,11 +1,10 @@
-"""HTTP endpoints. Thin: read and check the body, authenticate, hand over, answer. Errors are raised;
-the app's one exception handler (runtime/app.py) renders them in OpenAI's shape."""
+"""HTTP endpoints. Thin: read and check the body, authenticate, hand over (runtime/chat.py,
+runtime/embeddings.py), answer. Errors are raised; the app's one exception handler
+(runtime/app.py) renders them in OpenAI's shape."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -15,20 +14,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from runtime.accounting import usage_tokens
-from runtime.chat import ChatService, ClientDisconnected
-from runtime.errors import (
-    BodyTooLarge,
-    FrugalError,
-    InvalidRequest,
-    PermissionDenied,
-    UnknownModel,
-    UpstreamFailure,
-    UpstreamUnavailable,
-)
+from runtime import chat
+from runtime.disconnect import ClientDisconnected, cancel_on_disconnect
+from runtime.embeddings import embed
+from runtime.errors import BodyTooLarge, InvalidRequest, UpstreamUnavailable
+from runtime.pipeline import Outcome
+from runtime.relay import CLIENT_CLOSED
 from runtime.schema import ChatRequest, EmbeddingsRequest, validate
 from runtime.state import Runtime
-from runtime.upstream import post_json
 
 JSON = "application/json"
 
@@ -62,8 +55,8 @@ async def read_json(request: Request, limit: int) -> Any:
 
 
 class SSEResponse(Response):
-    """Server-sent events; if the client disconnects, the relay generator is closed at once, which
-    closes the upstream connection (llama-server stops generating)."""
+    """Server-sent events. If the client disconnects, the relay is closed at once, which closes the
+    upstream connection (llama-server stops generating) and settles the bill."""
 
     media_type = "text/event-stream"
 
@@ -76,35 +69,15 @@ class SSEResponse(Response):
         self.stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        import asyncio
-
-        me = asyncio.current_task()
-        assert me is not None, "ASGI runs in a task"
-        disconnected = False
-
-        async def watch() -> None:
-            nonlocal disconnected
-            while True:
-                msg = await receive()
-                if msg["type"] == "http.disconnect":
-                    disconnected = True
-                    me.cancel(msg="client disconnected")
-                    return
-
-        watcher = asyncio.ensure_future(watch())
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for chunk in self.stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not disconnected:
-                raise
-            me.uncancel()
-        except OSError:
-            pass  # the client's socket is gone; the relay's finally has settled the bill
+            with cancel_on_disconnect(receive):
+                await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+                async for chunk in self.stream:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (ClientDisconnected, OSError):
+            pass  # the client is gone; closing the stream below settles the bill
         finally:
-            watcher.cancel()
             aclose = getattr(self.stream, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -112,6 +85,13 @@ class SSEResponse(Response):
 
 def rt_of(request: Request) -> Runtime:
     return request.state.rt  # type: ignore[no-any-return]
+
+
+def _answer(outcome: Outcome) -> Response:
+    if outcome.stream is not None:
+        return SSEResponse(outcome.stream, outcome.headers)
+    task = BackgroundTask(outcome.after) if outcome.after is not None else None
+    return Response(outcome.body, headers=outcome.headers, media_type=JSON, background=task)
 
 
 async def chat_completions(request: Request) -> Response:
@@ -124,13 +104,9 @@ async def chat_completions(request: Request) -> Response:
             f"{len(req.messages)} messages is over the limit of {rt.settings.limits.max_messages}", param="messages"
         )
     try:
-        outcome = await ChatService(rt).complete(tenant, payload, req, request.headers, request.receive)
+        return _answer(await chat.complete(rt, tenant, payload, req, request.headers, request.receive))
     except ClientDisconnected:
-        return Response(status_code=499)
-    if outcome.stream is not None:
-        return SSEResponse(outcome.stream, outcome.headers)
-    task = BackgroundTask(outcome.after) if outcome.after is not None else None
-    return Response(outcome.body, headers=outcome.headers, media_type=JSON, background=task)
+        return Response(status_code=CLIENT_CLOSED)
 
 
 async def embeddings(request: Request) -> Response:
@@ -138,45 +114,16 @@ async def embeddings(request: Request) -> Response:
     tenant = rt.keys.authenticate(request.headers.get("authorization"))
     payload = await read_json(request, rt.settings.limits.max_body_bytes)
     req: EmbeddingsRequest = validate(EmbeddingsRequest, payload)
-    serving = [t for t in rt.tiers.values() if (t.cfg.local.embeddings if t.cfg.local else t.cfg.embeddings)]
-    name = rt.router.resolve(req.model)
-    chain = [t for t in serving if name in ("auto", t.name)]
-    if not chain:
-        raise UnknownModel(
-            f"no tier serves embeddings as {req.model!r}; serving: {[t.name for t in serving]}", param="model"
-        )
-    chain = [t for t in chain if tenant.allowed_tiers is None or t.name in tenant.allowed_tiers]
-    if not chain:
-        raise PermissionDenied(f"tenant {tenant.name!r} may use no embeddings tier", param="model")
-    text = payload["input"]
-    bound = len(orjson.dumps(text)) + 16
-    last: FrugalError = UpstreamUnavailable("no embeddings tier is ready")
-    for tier in [t for t in chain if t.available()]:
-        reservation = await rt.budget.reserve(tenant, tier.price.cost(bound, 0)) if tenant.has_budget else None
-        t0 = time.perf_counter()
-        cost = Decimal(0)
-        try:
-            body = orjson.dumps({**payload, "model": tier.upstream_model})
-            raw, parsed = await post_json(rt.session, tier, "/v1/embeddings", body)
-            usage = usage_tokens({"usage": {"completion_tokens": 0, **(parsed.get("usage") or {})}})
-            cost = tier.price.cost(usage[0] if usage else bound, 0)
-            rt.metrics.observe(tier.name, 200, time.perf_counter() - t0, usage[0] if usage else 0, 0, float(cost))
-            return Response(raw, media_type=JSON, headers={"x-frugal-tier": tier.name, "x-frugal-cost-usd": str(cost)})
-        except UpstreamFailure as exc:
-            if not exc.retryable:
-                raise
-            tier.breaker.on_failure()
-            last = exc
-        finally:
-            if reservation is not None:
-                await rt.budget.settle(reservation, cost)
-    raise last
+    try:
+        return _answer(await embed(rt, tenant, payload, req, request.receive))
+    except ClientDisconnected:
+        return Response(status_code=CLIENT_CLOSED)
 
 
 async def list_models(request: Request) -> Response:
     rt = rt_of(request)
     rt.keys.authenticate(request.headers.get("authorization"))
-    now = int(time.time())
+    now = int(rt.clock.wall())
     data: list[dict[str, Any]] = [
         {"id": "auto", "object": "model", "created": now, "owned_by": "frugal", "frugal": {"kind": "router"}}
     ]

@@ -4,7 +4,8 @@
 1. complexity: the cheapest tier whose `max_complexity` covers the conversation's score;
 2. the request's limits: `max_cost_usd` (the tier's worst-case cost of this request must fit) and
    `latency_target_ms` (the tier's expected latency must fit);
-3. the tenant's remaining budget (the worst-case cost must fit, else a cheaper tier is chosen);
+3. the tenant's remaining budget (the worst-case cost must fit, else a cheaper tier is chosen; if
+   none fits, the cheapest goes first and the budget store's reservation refuses it);
 4. live load: a tier whose in-flight requests fill its slots (`/props` total_slots) is passed over
    for the next suitable one while any has a free slot.
 If no tier covers the score within the cost limits, the most capable tier that fits them is chosen
@@ -15,12 +16,13 @@ ones first, then cheaper ones.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from runtime.accounting import TierPrice
+from runtime.accounting import Bound, TierPrice
 from runtime.auth import TenantInfo
-from runtime.errors import BudgetExceeded, InvalidRequest, Overloaded, PermissionDenied, UnknownModel
+from runtime.errors import InvalidRequest, Overloaded, PermissionDenied, UnknownModel
 from runtime.settings import Settings, Tier
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
@@ -36,11 +38,12 @@ class CircuitBreaker:
     opened_at: float = 0.0
     state: int = CLOSED
     trial_in_flight: bool = False
+    clock: Callable[[], float] = time.monotonic
 
     def allows(self, now: float | None = None) -> bool:
         if self.state == CLOSED:
             return True
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         if self.state == OPEN and now - self.opened_at >= self.cooldown_s:
             self.state = HALF_OPEN
             self.trial_in_flight = False
@@ -60,7 +63,7 @@ class CircuitBreaker:
         self.trial_in_flight = False
         if self.state == HALF_OPEN or self.consecutive >= self.failures:
             self.state = OPEN
-            self.opened_at = time.monotonic() if now is None else now
+            self.opened_at = self.clock() if now is None else now
 
 
 @dataclass
@@ -82,15 +85,18 @@ class TierState:
     def name(self) -> str:
         return self.cfg.name
 
-    def worst_case_cost(self, prompt_bound: int, max_tokens: int) -> Decimal:
-        return self.price.cost(prompt_bound, max_tokens)
+    @property
+    def serves_embeddings(self) -> bool:
+        return self.cfg.local.embeddings if self.cfg.local else self.cfg.embeddings
 
     def available(self) -> bool:
         return self.ready and self.breaker.allows()
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class RequestLimits:
+    """What one request asks of `auto` (the `frugal` body extension or x-frugal-* headers)."""
+
     max_cost_usd: Decimal | None = None
     latency_target_ms: float | None = None
 
@@ -135,12 +141,13 @@ class Router:
         target: str,
         tenant: TenantInfo,
         *,
-        prompt_bound: int,
-        max_tokens: int,
+        bound: Bound,
         score: float | None,
-        limits: Limits,
+        limits: RequestLimits,
         remaining_usd: Decimal | None,
     ) -> Decision:
+        """The chain of tiers to try for a chat request; `bound` is its worst case (the requested
+        max_tokens, or the largest tier default), priced per tier."""
         if target != "auto":
             tier = self.tiers[target]
             if tenant.allowed_tiers is not None and target not in tenant.allowed_tiers:
@@ -153,7 +160,7 @@ class Router:
             raise PermissionDenied(f"tenant {tenant.name!r} may use no tier", param="model")
 
         def cost(t: TierState) -> Decimal:
-            return t.worst_case_cost(prompt_bound, max_tokens)
+            return bound.worst_case(t.price)
 
         affordable = candidates
         if limits.max_cost_usd is not None:
@@ -162,7 +169,7 @@ class Router:
                 cheapest = min(candidates, key=cost)
                 raise InvalidRequest(
                     f"no tier can answer within max_cost_usd={limits.max_cost_usd}: the cheapest, "
-                    f"{cheapest.name!r}, may cost up to ${cost(cheapest)} with max_tokens={max_tokens}; "
+                    f"{cheapest.name!r}, may cost up to ${cost(cheapest)} with max_tokens={bound.completion_tokens}; "
                     "fix: raise the limit or lower max_tokens",
                     param="x-frugal-max-cost-usd",
                     code="max_cost_unmet",
@@ -170,11 +177,8 @@ class Router:
         if remaining_usd is not None:
             within = [t for t in affordable if cost(t) <= remaining_usd]
             if not within:
-                cheapest = min(affordable, key=cost)
-                raise BudgetExceeded(
-                    f"tenant {tenant.name!r} has ${remaining_usd} left; the cheapest suitable tier "
-                    f"{cheapest.name!r} may cost up to ${cost(cheapest)}; fix: lower max_tokens or wait for the reset"
-                )
+                # The budget store is the one judge of a budget: its reservation refuses this (429).
+                return Decision([min(affordable, key=cost)], "over-budget", score)
             affordable = within
         fast = affordable
         if limits.latency_target_ms is not None:
@@ -191,6 +195,20 @@ class Router:
         stronger = [t for t in fast if t is not first and t.cfg.max_complexity >= score]
         weaker = [t for t in fast if t is not first and t.cfg.max_complexity < score]
         return Decision([first, *stronger, *reversed(weaker)], reason, score)
+
+    def decide_embeddings(self, target: str, tenant: TenantInfo) -> Decision:
+        """Every tier that serves embeddings as `target` (a tier name, or `auto` for any), in
+        configured order; the first answers, the rest are fallbacks."""
+        serving = [t for t in self.tiers.values() if t.serves_embeddings]
+        chain = [t for t in serving if target in ("auto", t.name)]
+        if not chain:
+            raise UnknownModel(
+                f"no tier serves embeddings as {target!r}; serving: {[t.name for t in serving]}", param="model"
+            )
+        chain = self._allowed(tenant, chain)
+        if not chain:
+            raise PermissionDenied(f"tenant {tenant.name!r} may use no embeddings tier", param="model")
+        return Decision(chain, "embeddings")
 
     def check_overload(self, chain: list[TierState]) -> list[TierState]:
         """The chain without tiers that are down or whose queue is full; Overloaded (429) if none is left."""

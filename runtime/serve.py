@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -56,12 +57,25 @@ def resolve_settings(config: Path | None, environ: Mapping[str, str] | None = No
     return settings_from_dict(default_config(env), env, source="built-in default (embedded small model)")
 
 
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM after a graceful shutdown: the stop was asked for, so the process exits 0."""
+
+
 def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn's shutdown runs the lifespan exit, which stops llama-servers."""
+    """Serve until SIGINT/SIGTERM; uvicorn's shutdown runs the lifespan exit, which stops llama-servers.
+
+    uvicorn re-raises the signal that stopped it once it has shut down, to the handler that was
+    installed before it started. A SIGTERM is how orchestrators ask for a stop, so that handler
+    does nothing and `run` returns normally: exit status 0 after a clean shutdown, not -SIGTERM.
+    """
+    import signal
+
     import uvicorn
 
     from runtime.app import create_app
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stopped)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         create_app(settings),

@@ -133,7 +133,9 @@ class Tenant(_Model):
     semantic_cache: bool = False
 
 
-class BudgetStore(_Model):
+class BudgetStoreSettings(_Model):
+    """`budget:` where the ledger lives (runtime/budget)."""
+
     backend: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: Path = Path("frugal-spend.sqlite3")
     shared: bool = Field(
@@ -149,12 +151,14 @@ class Routing(_Model):
     circuit_cooldown_s: float = Field(default=5, gt=0)
 
 
-class Limits(_Model):
+class LimitSettings(_Model):
+    """`limits:` what one request may carry."""
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_messages: int = Field(default=512, ge=1)
 
 
-class Metrics(_Model):
+class MetricsSettings(_Model):
     budget_by_tenant: bool = Field(default=False, description="opt-in: one series per tenant")
 
 
@@ -169,10 +173,10 @@ class Settings(_Model):
     tiers: list[Tier] = Field(min_length=1)
     aliases: dict[str, str] = Field(default_factory=dict)
     tenants: list[Tenant] = Field(default_factory=list, description="empty = no auth (local use only)")
-    budget: BudgetStore = BudgetStore()
+    budget: BudgetStoreSettings = BudgetStoreSettings()
     routing: Routing = Routing()
-    limits: Limits = Limits()
-    metrics: Metrics = Metrics()
+    limits: LimitSettings = LimitSettings()
+    metrics: MetricsSettings = MetricsSettings()
     cache: CacheSettings = CacheSettings()
     """The response cache (docs/cache.md): exact matching on by default for deterministic requests."""
 

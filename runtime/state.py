@@ -5,21 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-import aiohttp
-
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore
-from runtime.cache.protocol import ResponseCache
+from runtime.cache import ResponseCache
+from runtime.clock import Clock
 from runtime.metrics import Metrics
 from runtime.routing import Router, TierState
 from runtime.settings import Settings
 from runtime.supervisor import Supervisor
+from runtime.upstream import Transport
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    session: aiohttp.ClientSession
+    upstream: Transport
+    clock: Clock
     tiers: dict[str, TierState]
     router: Router
     keys: KeyStore

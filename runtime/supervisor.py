@@ -23,13 +23,11 @@ import time
 from collections import deque
 from pathlib import Path
 
-import aiohttp
-
 from runtime.errors import UpstreamFailure
 from runtime.metrics import Metrics
 from runtime.routing import TierState
 from runtime.settings import LocalServer
-from runtime.upstream import get_json
+from runtime.upstream import Transport, get_json
 
 log = logging.getLogger("frugal.supervisor")
 BACKOFF_START_S = 0.5
@@ -72,14 +70,12 @@ def llama_server_argv(binary: Path, cfg: LocalServer, port: int, api_key_file: P
 class LlamaServer:
     """One supervised llama-server process for one tier."""
 
-    def __init__(
-        self, tier: TierState, binary: Path, session: aiohttp.ClientSession, metrics: Metrics, log_dir: Path
-    ) -> None:
+    def __init__(self, tier: TierState, binary: Path, upstream: Transport, metrics: Metrics, log_dir: Path) -> None:
         assert tier.cfg.local is not None, "only local tiers are supervised"
         self.tier = tier
         self.cfg: LocalServer = tier.cfg.local
         self.binary = binary
-        self.session = session
+        self.upstream = upstream
         self.metrics = metrics
         self.log_path = log_dir / f"llama-server-{tier.name}.log"
         self.key_path = log_dir / f"llama-server-{tier.name}.key"
@@ -130,7 +126,7 @@ class LlamaServer:
         deadline = time.monotonic() + self.cfg.startup_timeout_s
         while time.monotonic() < deadline and proc.returncode is None:
             with contextlib.suppress(UpstreamFailure):
-                status, _ = await get_json(self.session, self.tier.base_url + "/health", self.api_key, 1.0)
+                status, _ = await get_json(self.upstream, self.tier.base_url + "/health", self.api_key, 1.0)
                 if status == 200:
                     return True
             await asyncio.sleep(0.1)
@@ -138,7 +134,7 @@ class LlamaServer:
 
     async def _read_slots(self) -> None:
         with contextlib.suppress(UpstreamFailure):
-            status, props = await get_json(self.session, self.tier.base_url + "/props", self.api_key)
+            status, props = await get_json(self.upstream, self.tier.base_url + "/props", self.api_key)
             if status == 200 and isinstance(props, dict) and isinstance(props.get("total_slots"), int):
                 self.tier.slots = max(1, props["total_slots"])
                 self.metrics.slots.labels(self.tier.name).set(self.tier.slots)

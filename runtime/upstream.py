@@ -1,16 +1,23 @@
-"""Calls to a tier's OpenAI-compatible server, and the ONE place foreign exceptions become ours.
+"""Calls to a tier's OpenAI-compatible server, through a Transport.
 
-aiohttp is the client because it measured faster than httpx on this path (bench/client_choice.py,
-docs/benchmarks.md). Mapping (see runtime/errors.py for the hierarchy):
+A Transport moves bytes: `post` returns a status and a whole body, `open` returns a status and a
+body read line by line. Everything above it is shared by every transport: the status mapping, JSON
+parsing and SSE framing here, and the dispatch pipeline above. The production transport is aiohttp
+(it measured faster than httpx on this path: bench/client_choice.py, docs/benchmarks.md), and it is
+the ONE place foreign exceptions become ours:
 
     asyncio.TimeoutError, aiohttp.ServerTimeoutError  -> UpstreamTimeout (504)
     aiohttp.ClientConnectorError (refused, DNS)       -> UpstreamError (502), "connection failed"
     other aiohttp.ClientError (reset, bad payload)    -> UpstreamError (502)
+
+and for every transport:
+
     HTTP 503 from the upstream (loading, no slot)     -> UpstreamUnavailable (503)
     other HTTP 5xx                                    -> UpstreamError (502)
     HTTP 4xx                                          -> UpstreamRejected (status and body passed through)
 
-Every failure except UpstreamRejected is `retryable`: the router may try the next tier.
+Every failure except UpstreamRejected is `retryable`: the router may try the next tier. Tests inject
+an in-process transport through create_app(settings, upstream=...).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -66,15 +73,97 @@ def _headers(tier: TierState) -> dict[str, str]:
     return h
 
 
-async def post_json(
-    session: aiohttp.ClientSession, tier: TierState, path: str, body: bytes
-) -> tuple[bytes, dict[str, Any]]:
+class StreamBody(Protocol):
+    """An open streaming response. `lines()` yields raw lines (terminators included or not) and
+    raises UpstreamFailure on a transport failure; `close()` drops the connection."""
+
+    status: int
+
+    async def read(self) -> bytes: ...
+
+    def lines(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """How the router reaches its tiers; raises UpstreamFailure for failures below HTTP."""
+
+    async def post(self, tier: TierState, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST and read the whole answer within the tier's `timeout_s`."""
+        ...
+
+    async def open(self, tier: TierState, path: str, body: bytes) -> StreamBody:
+        """POST and return once the status line arrived; reads time out after `stream_idle_timeout_s`."""
+        ...
+
+    async def get(self, url: str, api_key: str | None, timeout_s: float) -> tuple[int, bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class AiohttpStream:
+    def __init__(self, tier: str, response: aiohttp.ClientResponse) -> None:
+        self.tier = tier
+        self.response = response
+        self.status = response.status
+
+    async def read(self) -> bytes:
+        with translate(self.tier):
+            try:
+                return await self.response.read()
+            finally:
+                self.response.release()
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        with translate(self.tier):
+            async for line in self.response.content:
+                yield line
+
+    def close(self) -> None:
+        # Closing (not releasing) drops the connection, which is how llama-server learns the
+        # client went away and stops generating.
+        self.response.close()
+
+
+class AiohttpTransport:
+    """The production transport: one keep-alive aiohttp session for every tier."""
+
+    def __init__(self, limit_per_host: int = 256) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=limit_per_host, keepalive_timeout=30, enable_cleanup_closed=True
+        )
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, raise_for_status=False)
+
+    async def post(self, tier: TierState, path: str, body: bytes) -> tuple[int, bytes]:
+        timeout = aiohttp.ClientTimeout(total=tier.cfg.timeout_s, sock_connect=tier.cfg.connect_timeout_s)
+        with translate(tier.name):
+            async with self.session.post(
+                tier.base_url + path, data=body, headers=_headers(tier), timeout=timeout
+            ) as resp:
+                return resp.status, await resp.read()
+
+    async def open(self, tier: TierState, path: str, body: bytes) -> AiohttpStream:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=tier.cfg.connect_timeout_s, sock_read=tier.cfg.stream_idle_timeout_s
+        )
+        with translate(tier.name):
+            resp = await self.session.post(tier.base_url + path, data=body, headers=_headers(tier), timeout=timeout)
+        return AiohttpStream(tier.name, resp)
+
+    async def get(self, url: str, api_key: str | None, timeout_s: float) -> tuple[int, bytes]:
+        headers = {"Authorization": "Bearer " + api_key} if api_key else {}
+        with translate(url):
+            async with self.session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                return resp.status, await resp.read()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+async def post_json(transport: Transport, tier: TierState, path: str, body: bytes) -> tuple[bytes, dict[str, Any]]:
     """POST and return (raw body, parsed JSON) of a 2xx answer, or raise an UpstreamFailure."""
-    timeout = aiohttp.ClientTimeout(total=tier.cfg.timeout_s, sock_connect=tier.cfg.connect_timeout_s)
-    with translate(tier.name):
-        async with session.post(tier.base_url + path, data=body, headers=_headers(tier), timeout=timeout) as resp:
-            raw = await resp.read()
-            status = resp.status
+    status, raw = await transport.post(tier, path, body)
     if status >= 400:
         raise _status_error(tier.name, status, raw)
     try:
@@ -91,24 +180,23 @@ class UpstreamStream:
     """An open SSE response; iterate `events()` for raw `data: ...` events, then `close()`."""
 
     tier: TierState
-    response: aiohttp.ClientResponse
+    body: StreamBody
 
     async def events(self) -> AsyncIterator[bytes]:
         """Each SSE event as received (without the blank-line terminator), `data: [DONE]` last."""
         buf: list[bytes] = []
-        with translate(self.tier.name):
-            async for line in self.response.content:
-                line = line.rstrip(b"\r\n")
-                if line:
-                    buf.append(line)
-                    continue
-                if not buf:
-                    continue
-                event = b"\n".join(buf)
-                buf = []
-                yield event
-                if event == DONE:
-                    return
+        async for line in self.body.lines():
+            line = line.rstrip(b"\r\n")
+            if line:
+                buf.append(line)
+                continue
+            if not buf:
+                continue
+            event = b"\n".join(buf)
+            buf = []
+            yield event
+            if event == DONE:
+                return
         if buf:
             event = b"\n".join(buf)
             yield event
@@ -117,46 +205,33 @@ class UpstreamStream:
         raise UpstreamError(f"tier {self.tier.name!r} closed the stream before [DONE]", code="upstream_stream_cut")
 
     def close(self) -> None:
-        # Closing (not releasing) drops the connection, which is how llama-server learns the
-        # client went away and stops generating.
-        self.response.close()
+        self.body.close()
 
 
-async def open_stream(session: aiohttp.ClientSession, tier: TierState, path: str, body: bytes) -> UpstreamStream:
+async def open_stream(transport: Transport, tier: TierState, path: str, body: bytes) -> UpstreamStream:
     """POST a streaming request; return once the status line arrived (errors raised before any byte)."""
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=tier.cfg.connect_timeout_s, sock_read=tier.cfg.stream_idle_timeout_s
-    )
-    with translate(tier.name):
-        resp = await session.post(tier.base_url + path, data=body, headers=_headers(tier), timeout=timeout)
-        if resp.status >= 400:
-            try:
-                raw = await resp.read()
-            finally:
-                resp.release()
-            raise _status_error(tier.name, resp.status, raw)
+    resp = await transport.open(tier, path, body)
+    if resp.status >= 400:
+        raise _status_error(tier.name, resp.status, await resp.read())
     return UpstreamStream(tier, resp)
 
 
-async def get_json(
-    session: aiohttp.ClientSession, url: str, api_key: str | None, timeout_s: float = 2.0
-) -> tuple[int, Any]:
+async def get_json(transport: Transport, url: str, api_key: str | None, timeout_s: float = 2.0) -> tuple[int, Any]:
     """A small GET for health and props probes; returns (status, parsed JSON or None)."""
-    headers = {"Authorization": "Bearer " + api_key} if api_key else {}
-    with translate(url):
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-            raw = await resp.read()
-            try:
-                return resp.status, orjson.loads(raw) if raw else None
-            except orjson.JSONDecodeError:
-                return resp.status, None
+    status, raw = await transport.get(url, api_key, timeout_s)
+    try:
+        return status, orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return status, None
 
 
-def new_session(limit_per_host: int = 256) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=0, limit_per_host=limit_per_host, keepalive_timeout=30, enable_cleanup_closed=True
-    )
-    return aiohttp.ClientSession(connector=connector, auto_decompress=False, raise_for_status=False)
-
-
-__all__ = ["UpstreamStream", "get_json", "new_session", "open_stream", "post_json", "translate"]
+__all__ = [
+    "AiohttpTransport",
+    "StreamBody",
+    "Transport",
+    "UpstreamStream",
+    "get_json",
+    "open_stream",
+    "post_json",
+    "translate",
+]

@@ -1,4 +1,5 @@
-"""Fixtures for the router's tests: a real uvicorn server in a thread, fake upstreams, configs."""
+"""Fixtures for the router's tests: configs; the router in process with in-process fake tiers
+(tests/runtime/inprocess.py); a real uvicorn server in a thread with real-socket fakes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from runtime.app import create_app
 from runtime.settings import Settings, settings_from_dict
 from runtime.supervisor import free_port
 from tests.runtime.fake_llama import FakeLlama
+from tests.runtime.inprocess import InProcessLlama
 
 KEY_A = "sk-tenant-a-0123456789abcdef"
 KEY_B = "sk-tenant-b-0123456789abcdef"
@@ -76,3 +78,18 @@ def fake2() -> Iterator[FakeLlama]:
     f = FakeLlama("secondary").start()
     yield f
     f.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def llama() -> InProcessLlama:
+    return InProcessLlama("primary")
+
+
+@pytest.fixture
+def llama2() -> InProcessLlama:
+    return InProcessLlama("secondary")

@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.runtime.conftest import KEY_A, RunningRouter, config, remote_tier, run_router
-from tests.runtime.fake_llama import FakeLlama
+from tests.runtime.conftest import KEY_A, config, remote_tier
+from tests.runtime.inprocess import InProcessLlama, InProcessRouter, in_process
+
+pytestmark = pytest.mark.anyio
 
 OK = {"model": "cheap", "messages": [{"role": "user", "content": "Hi"}]}
 
 
 @pytest.fixture
-def router(fake: FakeLlama, tmp_path: Path) -> Iterator[RunningRouter]:
+async def router(llama: InProcessLlama, tmp_path: Path) -> AsyncIterator[InProcessRouter]:
     tiers = [
-        remote_tier("cheap", fake.url, prompt="0.01", completion="0.01", max_tokens_limit=1000),
-        remote_tier("other", fake.url, prompt="0.01", completion="0.01"),
+        remote_tier("cheap", llama.url, prompt="0.01", completion="0.01", max_tokens_limit=1000),
+        remote_tier("other", llama.url, prompt="0.01", completion="0.01"),
     ]
     tenants = [{"name": "a", "keys": [{"key": KEY_A}], "allowed_tiers": ["cheap"]}]
     settings = config(tiers, tmp_path, tenants=tenants, limits={"max_body_bytes": 4096})
-    with run_router(settings) as r:
+    async with in_process(settings, llama) as r:
         yield r
 
 
-def _post(
-    router: RunningRouter, content: bytes | None = None, json: object = None, key: str | None = KEY_A
+async def _post(
+    router: InProcessRouter, content: bytes | None = None, json: object = None, key: str | None = KEY_A
 ) -> httpx.Response:
     headers = {"content-type": "application/json"}
     if key:
         headers["authorization"] = f"Bearer {key}"
-    return httpx.post(router.url + "/v1/chat/completions", content=content, json=json, headers=headers)
+    return await router.client.post("/v1/chat/completions", content=content, json=json, headers=headers)
 
 
 def _check(r: httpx.Response, status: int, param: str | None = None) -> dict[str, object]:
@@ -62,46 +64,48 @@ CASES = [
 
 
 @pytest.mark.parametrize(("label", "raw", "body", "status", "param"), CASES, ids=[c[0] for c in CASES])
-def test_a_bad_request_gets_the_right_status_and_an_openai_error(
-    router: RunningRouter, label: str, raw: bytes | None, body: object, status: int, param: str | None
+async def test_a_bad_request_gets_the_right_status_and_an_openai_error(
+    router: InProcessRouter, label: str, raw: bytes | None, body: object, status: int, param: str | None
 ) -> None:
-    _check(_post(router, content=raw, json=body), status, param)
+    _check(await _post(router, content=raw, json=body), status, param)
 
 
-def test_a_body_over_the_limit_is_413(router: RunningRouter) -> None:
+async def test_a_body_over_the_limit_is_413(router: InProcessRouter) -> None:
     big = {**OK, "messages": [{"role": "user", "content": "x" * 10_000}]}
-    err = _check(_post(router, json=big), 413)
+    err = _check(await _post(router, json=big), 413)
     assert "4096" in str(err["message"]), "the message names the limit"
 
 
-def test_a_chunked_body_over_the_limit_is_413_too(router: RunningRouter) -> None:
-    def gen() -> Iterator[bytes]:
+async def test_a_chunked_body_over_the_limit_is_413_too(router: InProcessRouter) -> None:
+    async def gen() -> AsyncIterator[bytes]:
         yield b'{"model": "cheap", "messages": [{"role": "user", "content": "'
         for _ in range(10):
             yield b"x" * 1000
         yield b'"}]}'
 
-    r = httpx.post(router.url + "/v1/chat/completions", content=gen(), headers={"authorization": f"Bearer {KEY_A}"})
+    r = await router.client.post("/v1/chat/completions", content=gen(), headers={"authorization": f"Bearer {KEY_A}"})
     _check(r, 413)
 
 
-def test_a_missing_key_is_401_and_a_wrong_key_is_401(router: RunningRouter) -> None:
-    assert _check(_post(router, json=OK, key=None), 401)["code"] == "missing_api_key", "no key: say so"
-    assert _check(_post(router, json=OK, key="sk-not-a-real-key-at-all"), 401)["code"] == "invalid_api_key", "bad key"
+async def test_a_missing_key_is_401_and_a_wrong_key_is_401(router: InProcessRouter) -> None:
+    assert _check(await _post(router, json=OK, key=None), 401)["code"] == "missing_api_key", "no key: say so"
+    assert _check(await _post(router, json=OK, key="sk-not-a-real-key-at-all"), 401)["code"] == "invalid_api_key", (
+        "bad key"
+    )
 
 
-def test_a_tier_the_tenant_may_not_use_is_403(router: RunningRouter) -> None:
-    _check(_post(router, json={**OK, "model": "other"}), 403, "model")
+async def test_a_tier_the_tenant_may_not_use_is_403(router: InProcessRouter) -> None:
+    _check(await _post(router, json={**OK, "model": "other"}), 403, "model")
 
 
-def test_an_unknown_route_is_an_openai_shaped_404(router: RunningRouter) -> None:
-    r = httpx.get(router.url + "/v1/nothing-here")
+async def test_an_unknown_route_is_an_openai_shaped_404(router: InProcessRouter) -> None:
+    r = await router.client.get("/v1/nothing-here")
     _check(r, 404)
 
 
-def test_a_bad_limit_header_is_400(router: RunningRouter) -> None:
-    r = httpx.post(
-        router.url + "/v1/chat/completions",
+async def test_a_bad_limit_header_is_400(router: InProcessRouter) -> None:
+    r = await router.client.post(
+        "/v1/chat/completions",
         json={**OK, "model": "auto"},
         headers={"authorization": f"Bearer {KEY_A}", "x-frugal-max-cost-usd": "cheap please"},
     )

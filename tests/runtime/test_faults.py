@@ -1,4 +1,9 @@
-"""Upstream faults through the router: each maps to the right status, falls back, or trips a breaker."""
+"""Upstream faults through the router: each maps to the right status, falls back, or trips a breaker.
+
+Status mapping, fallback and breakers run in process (fake tiers behind the upstream seam, a fake
+clock for cooldowns). What needs a real socket stays on one: aiohttp's timeouts, a refused
+connection, a stream stalled or dropped mid-way, and a client hanging up.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from runtime.routing import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from runtime.supervisor import free_port
 from tests.runtime.conftest import config, remote_tier, run_router
 from tests.runtime.fake_llama import FakeLlama
+from tests.runtime.inprocess import FakeClock, InProcessLlama, in_process
 
 CHAT = {"model": "primary", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -24,10 +30,12 @@ def _error(r: httpx.Response) -> dict[str, object]:
     return body["error"]
 
 
-def test_an_upstream_500_is_a_502_with_an_openai_shaped_body(fake: FakeLlama, tmp_path: Path) -> None:
-    fake.mode = "500"
-    with run_router(config([remote_tier("primary", fake.url, prompt="0.01", completion="0.01")], tmp_path)) as router:
-        r = httpx.post(router.url + "/v1/chat/completions", json=CHAT)
+@pytest.mark.anyio
+async def test_an_upstream_500_is_a_502_with_an_openai_shaped_body(llama: InProcessLlama, tmp_path: Path) -> None:
+    llama.mode = "500"
+    settings = config([remote_tier("primary", llama.url, prompt="0.01", completion="0.01")], tmp_path)
+    async with in_process(settings, llama) as router:
+        r = await router.client.post("/v1/chat/completions", json=CHAT)
     assert r.status_code == 502, f"an upstream 5xx is a bad gateway: {r.status_code}"
     assert _error(r)["code"] == "upstream_error", "the code says the upstream failed"
 
@@ -51,27 +59,48 @@ def test_connection_refused_is_a_502_naming_the_connection(tmp_path: Path) -> No
     assert _error(r)["code"] == "upstream_connect", "the code says the connection failed"
 
 
-def test_an_upstream_4xx_passes_through_without_fallback(fake: FakeLlama, fake2: FakeLlama, tmp_path: Path) -> None:
-    fake.mode = "400"
+@pytest.mark.anyio
+async def test_an_upstream_4xx_passes_through_without_fallback(
+    llama: InProcessLlama, llama2: InProcessLlama, tmp_path: Path
+) -> None:
+    llama.mode = "400"
     tiers = [
-        remote_tier("primary", fake.url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
-        remote_tier("backup", fake2.url, prompt="0.01", completion="0.01"),
+        remote_tier("primary", llama.url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
+        remote_tier("backup", llama2.url, prompt="0.01", completion="0.01"),
     ]
-    with run_router(config(tiers, tmp_path)) as router:
-        r = httpx.post(router.url + "/v1/chat/completions", json=CHAT)
+    async with in_process(config(tiers, tmp_path), llama, llama2) as router:
+        r = await router.client.post("/v1/chat/completions", json=CHAT)
     assert r.status_code == 400, f"the upstream's 400 (context too long) is the client's problem: {r.status_code}"
     assert "context size" in str(_error(r)["message"]), "the upstream's message is kept"
-    assert fake2.requests == [], "a request the upstream rejected is not retried elsewhere"
+    assert llama2.requests == [], "a request the upstream rejected is not retried elsewhere"
 
 
-@pytest.mark.parametrize("mode", ["500", "503", "refused"])
-def test_a_failing_tier_falls_back_to_the_next_and_says_so(
-    mode: str, fake: FakeLlama, fake2: FakeLlama, tmp_path: Path
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["500", "503"])
+async def test_a_failing_tier_falls_back_to_the_next_and_says_so(
+    mode: str, llama: InProcessLlama, llama2: InProcessLlama, tmp_path: Path
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}" if mode == "refused" else fake.url
-    fake.mode = mode
+    llama.mode = mode
     tiers = [
-        remote_tier("primary", url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
+        remote_tier("primary", llama.url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
+        remote_tier("backup", llama2.url, prompt="0.02", completion="0.02"),
+    ]
+    async with in_process(config(tiers, tmp_path), llama, llama2) as router:
+        r = await router.client.post("/v1/chat/completions", json=CHAT)
+        metrics = (await router.client.get("/metrics")).text
+    assert 'frugal_fallbacks_total{from_tier="primary"} 1.0' in metrics, (
+        "the fallback is counted under the failing tier"
+    )
+    assert r.status_code == 200, f"the backup answered: {r.status_code} {r.text}"
+    assert r.headers["x-frugal-tier"] == "backup", "the tier that answered is the backup"
+    assert r.headers["x-frugal-fallback"].startswith("primary:"), "the header names the tier that failed and why"
+
+
+def test_a_refused_connection_falls_back_to_the_next_and_says_so(fake2: FakeLlama, tmp_path: Path) -> None:
+    tiers = [
+        remote_tier(
+            "primary", f"http://127.0.0.1:{free_port()}", prompt="0.01", completion="0.01", fallbacks=["backup"]
+        ),
         remote_tier("backup", fake2.url, prompt="0.02", completion="0.02"),
     ]
     with run_router(config(tiers, tmp_path)) as router:
@@ -82,28 +111,55 @@ def test_a_failing_tier_falls_back_to_the_next_and_says_so(
     )
     assert r.status_code == 200, f"the backup answered: {r.status_code} {r.text}"
     assert r.headers["x-frugal-tier"] == "backup", "the tier that answered is the backup"
-    assert r.headers["x-frugal-fallback"].startswith("primary:"), "the header names the tier that failed and why"
+    assert r.headers["x-frugal-fallback"] == "primary:upstream_connect", "the header names the tier that failed and why"
 
 
-def test_the_circuit_opens_after_repeated_failures_and_skips_the_tier(
-    fake: FakeLlama, fake2: FakeLlama, tmp_path: Path
+@pytest.mark.anyio
+async def test_the_circuit_opens_after_repeated_failures_and_skips_the_tier(
+    llama: InProcessLlama, llama2: InProcessLlama, tmp_path: Path
 ) -> None:
-    fake.mode = "500"
+    llama.mode = "500"
     tiers = [
-        remote_tier("primary", fake.url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
-        remote_tier("backup", fake2.url, prompt="0.02", completion="0.02"),
+        remote_tier("primary", llama.url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
+        remote_tier("backup", llama2.url, prompt="0.02", completion="0.02"),
     ]
     settings = config(tiers, tmp_path, routing={"circuit_failures": 2, "circuit_cooldown_s": 60})
-    with run_router(settings) as router:
+    async with in_process(settings, llama, llama2) as router:
         for _ in range(2):
-            httpx.post(router.url + "/v1/chat/completions", json=CHAT)
-        calls_before = len(fake.requests)
-        r = httpx.post(router.url + "/v1/chat/completions", json=CHAT)
-        metrics = httpx.get(router.url + "/metrics").text
+            await router.client.post("/v1/chat/completions", json=CHAT)
+        calls_before = len(llama.requests)
+        r = await router.client.post("/v1/chat/completions", json=CHAT)
+        metrics = (await router.client.get("/metrics")).text
     assert calls_before == 2, "two failing calls reached the primary"
-    assert len(fake.requests) == 2, "with the circuit open the primary is not called again"
+    assert len(llama.requests) == 2, "with the circuit open the primary is not called again"
     assert r.headers["x-frugal-tier"] == "backup", "the open circuit sends traffic to the backup"
     assert 'frugal_circuit_state{tier="primary"} 1.0' in metrics, "the metric shows the open circuit"
+
+
+@pytest.mark.anyio
+async def test_after_the_cooldown_one_trial_reaches_the_tier_and_a_success_closes_the_circuit(
+    llama: InProcessLlama, llama2: InProcessLlama, tmp_path: Path
+) -> None:
+    llama.mode = "500"
+    tiers = [
+        remote_tier("primary", llama.url, prompt="0.01", completion="0.01", fallbacks=["backup"]),
+        remote_tier("backup", llama2.url, prompt="0.02", completion="0.02"),
+    ]
+    settings = config(tiers, tmp_path, routing={"circuit_failures": 2, "circuit_cooldown_s": 60})
+    clock = FakeClock()
+    async with in_process(settings, llama, llama2, clock=clock) as router:
+        for _ in range(2):
+            await router.client.post("/v1/chat/completions", json=CHAT)
+        clock.advance(59)
+        still_open = await router.client.post("/v1/chat/completions", json=CHAT)
+        llama.mode = "ok"
+        clock.advance(2)
+        trial = await router.client.post("/v1/chat/completions", json=CHAT)
+        metrics = (await router.client.get("/metrics")).text
+    assert still_open.headers["x-frugal-tier"] == "backup", "before the cooldown ends the circuit stays open"
+    assert len(llama.requests) == 3, "after the cooldown exactly one more call reached the primary"
+    assert trial.headers["x-frugal-tier"] == "primary", "the trial call succeeded on the primary"
+    assert 'frugal_circuit_state{tier="primary"} 0.0' in metrics, "a successful trial closes the circuit"
 
 
 def test_a_breaker_half_opens_after_cooldown_and_closes_on_success() -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from runtime.accounting import Bound
 from runtime.auth import TenantInfo
 from runtime.complexity import score
-from runtime.errors import BudgetExceeded, InvalidRequest, Overloaded, PermissionDenied, UnknownModel
-from runtime.routing import CircuitBreaker, Limits, Router, TierState, price_of
+from runtime.errors import InvalidRequest, Overloaded, PermissionDenied, UnknownModel
+from runtime.routing import CircuitBreaker, Decision, RequestLimits, Router, TierState, price_of
 from runtime.settings import settings_from_dict
 
 ANYONE = TenantInfo("t", None, None, None, False)
@@ -40,11 +42,23 @@ def _router() -> Router:
     return Router(settings, states)
 
 
-def _decide(router: Router, messages, **kw):  # type: ignore[no-untyped-def]
-    s = score(messages).score
-    args = {"prompt_bound": 100, "max_tokens": 100, "score": s, "limits": Limits(), "remaining_usd": None}
-    args.update(kw)
-    return router.decide("auto", kw.pop("tenant", ANYONE), **args)
+def _decide(
+    router: Router,
+    messages: list[dict[str, Any]],
+    *,
+    tenant: TenantInfo = ANYONE,
+    limits: RequestLimits | None = None,
+    remaining_usd: Decimal | None = None,
+) -> Decision:
+    """`auto` for these messages with a 100-token prompt bound and max_tokens=100."""
+    return router.decide(
+        "auto",
+        tenant,
+        bound=Bound(100, 100),
+        score=score(messages).score,
+        limits=limits or RequestLimits(),
+        remaining_usd=remaining_usd,
+    )
 
 
 def test_an_easy_question_goes_to_the_cheapest_tier_and_a_hard_one_to_a_capable_tier() -> None:
@@ -60,24 +74,27 @@ def test_an_easy_question_goes_to_the_cheapest_tier_and_a_hard_one_to_a_capable_
 
 def test_a_max_cost_limit_excludes_tiers_whose_worst_case_does_not_fit() -> None:
     router = _router()
-    d = _decide(router, HARD, limits=Limits(max_cost_usd=Decimal("0.0004")))
+    d = _decide(router, HARD, limits=RequestLimits(max_cost_usd=Decimal("0.0004")))
     assert d.chain[0].name == "medium", "large would cost up to $0.004; medium ($0.0003) fits the limit"
     with pytest.raises(InvalidRequest, match="max_cost_usd"):
-        _decide(router, EASY, limits=Limits(max_cost_usd=Decimal("0.000001")))
+        _decide(router, EASY, limits=RequestLimits(max_cost_usd=Decimal("0.000001")))
 
 
 def test_a_latency_target_excludes_slow_tiers() -> None:
-    d = _decide(_router(), HARD, limits=Limits(latency_target_ms=1000))
+    d = _decide(_router(), HARD, limits=RequestLimits(latency_target_ms=1000))
     assert d.chain[0].name == "medium", "large (3000 ms) misses a 1000 ms target"
     assert all(t.cfg.expected_latency_ms <= 1000 for t in d.chain), "no slow tier in the chain"
 
 
-def test_a_low_remaining_budget_picks_a_cheaper_tier_and_none_fitting_is_429() -> None:
+def test_a_low_remaining_budget_picks_a_cheaper_tier_and_none_fitting_goes_to_the_store_on_the_cheapest() -> None:
     router = _router()
     d = _decide(router, HARD, remaining_usd=Decimal("0.001"))
     assert d.chain[0].name == "medium", "large ($0.004 worst case) no longer fits $0.001 left"
-    with pytest.raises(BudgetExceeded):
-        _decide(router, EASY, remaining_usd=Decimal("0.00001"))
+    broke = _decide(router, HARD, remaining_usd=Decimal("0.00001"))
+    # The budget store is the one judge (its reservation refuses with 429, tests/runtime/test_budgets.py):
+    # the router only sends the cheapest tier, so the refusal quotes the smallest possible cost.
+    assert [t.name for t in broke.chain] == ["small"], f"only the cheapest tier is tried ({broke.chain})"
+    assert broke.reason == "over-budget", f"the route says why ({broke.reason})"
 
 
 def test_a_busy_tier_is_passed_over_while_another_capable_one_has_a_free_slot() -> None:
@@ -107,7 +124,22 @@ def test_names_aliases_and_unknown_models_resolve_as_documented() -> None:
         router.resolve("gpt-99")
     limited = TenantInfo("t", None, None, frozenset({"small"}), False)
     with pytest.raises(PermissionDenied):
-        router.decide("large", limited, prompt_bound=1, max_tokens=1, score=None, limits=Limits(), remaining_usd=None)
+        router.decide("large", limited, bound=Bound(1, 1), score=None, limits=RequestLimits(), remaining_usd=None)
+
+
+def test_auto_only_chooses_among_the_tiers_a_tenant_may_use() -> None:
+    router = _router()
+    small_only = TenantInfo("s", None, None, frozenset({"small"}), False)
+    no_large = TenantInfo("m", None, None, frozenset({"small", "medium"}), False)
+    nothing = TenantInfo("n", None, None, frozenset(), False)
+    hard_small = _decide(router, HARD, tenant=small_only)
+    hard_no_large = _decide(router, HARD, tenant=no_large)
+    assert [t.name for t in hard_small.chain] == ["small"], "a hard prompt stays on the only allowed tier"
+    assert hard_small.reason == "degraded", "and the route says the tier is weaker than the prompt needs"
+    assert "large" not in [t.name for t in hard_no_large.chain], "a forbidden tier is never a fallback either"
+    assert hard_no_large.chain[0].name == "medium", "the capable allowed tier answers"
+    with pytest.raises(PermissionDenied):
+        _decide(router, EASY, tenant=nothing)
 
 
 def test_the_complexity_score_is_fast() -> None:
