@@ -23,7 +23,7 @@ from starlette.routing import Mount
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore, RedisBudgetStore, SQLiteBudgetStore
-from runtime.cache.admin import create_admin_app
+from runtime.cache import admin
 from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.errors import FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
@@ -100,7 +100,6 @@ def create_app(
     """Build the router app. `cache`/`budget` can be injected (tests, benchmarks); the defaults are
     no cache and the configured budget store. Local tiers are started when the app starts."""
     env = dict(environ if environ is not None else os.environ)
-    active_cache: dict[str, ResponseCache] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -143,7 +142,6 @@ def create_app(
             metrics=metrics,
             supervisor=supervisor,
         )
-        active_cache["cache"] = response_cache
         supervisor.start()
         try:
             yield {"rt": rt}
@@ -154,9 +152,8 @@ def create_app(
             if budget is None:
                 await store.close()
 
-    admin = create_admin_app(lambda: active_cache.get("cache"), settings.cache.admin_key)
     return Starlette(
-        routes=[*ROUTES, Mount("/admin/cache", app=admin)],
+        routes=[*ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
         lifespan=lifespan,
         exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
     )
