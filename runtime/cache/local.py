@@ -59,13 +59,12 @@ class LocalTier:
         self._by_label: dict[int, Entry] = {}
         self._scopes: dict[str, set[int]] = {}
         self._next_label = 1
+        self.get: Callable[[str, float], Entry | None] = self._store.get
+        """(key, now) -> the live entry under an exact key (an expired one is dropped), marked recently
+        used. The store's own method, not a wrapper: every request's exact lookup goes through it."""
         metrics.budget.set(settings.max_bytes)
 
     # -- reading --------------------------------------------------------------------------------
-
-    def get(self, key: str, now: float) -> Entry | None:
-        """The live entry under an exact key (an expired one is dropped), marked recently used."""
-        return self._store.get(key, now)
 
     def touch(self, entry: Entry) -> None:
         self._store.touch(entry)

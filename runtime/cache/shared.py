@@ -64,7 +64,7 @@ class SharedTier:
     def _available(self) -> bool:
         return time.monotonic() >= self._down_until
 
-    def failed(self, op: str, exc: BaseException) -> None:
+    def _failed(self, op: str, exc: BaseException) -> None:
         """Count a failed operation and skip Redis for `redis_retry_seconds`."""
         self._metrics.redis_errors.labels(op).inc()
         self._metrics.redis_up.set(0)
@@ -85,7 +85,7 @@ class SharedTier:
         try:
             result = await asyncio.wait_for(coro_fn(), self._timeout * 2)
         except (RedisError, OSError, TimeoutError) as exc:
-            self.failed(op, exc)
+            self._failed(op, exc)
             return None
         self._ok()
         return result
@@ -149,7 +149,7 @@ class SharedTier:
         try:
             await asyncio.wait_for(run(), max(self._timeout * 20, 2.0))
         except (RedisError, OSError, TimeoutError) as exc:
-            self.failed("invalidate", exc)
+            self._failed("invalidate", exc)
 
     # -- the stream of semantic entries ----------------------------------------------------------
 
@@ -163,7 +163,7 @@ class SharedTier:
             while await asyncio.wait_for(self.catch_up(), 2.0) and time.monotonic() < deadline:
                 pass
         except Exception as exc:
-            self.failed("catch_up", exc)
+            self._failed("catch_up", exc)
         self.start()
 
     def start(self) -> None:
@@ -199,7 +199,7 @@ class SharedTier:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, TimeoutError) as exc:
-                self.failed("stream", exc)
+                self._failed("stream", exc)
                 await asyncio.sleep(max(self._retry, 0.1))
             except Exception:  # a bad event must not kill replication
                 log.exception("cache stream consumer error")
