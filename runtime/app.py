@@ -28,8 +28,8 @@ from starlette.routing import Mount
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore, ExclusiveSQLiteStore, RedisBudgetStore, SharedSQLiteStore
-from runtime.cache import NullCache, ResponseCache
-from runtime.cache.admin import create_admin_app
+from runtime.cache import admin
+from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
 from runtime.errors import FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
@@ -114,7 +114,6 @@ def create_app(
     running event loop) for the Transport every tier is reached through. Local tiers are started
     when the app starts."""
     env = dict(environ if environ is not None else os.environ)
-    active_cache: dict[str, ResponseCache] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -160,7 +159,6 @@ def create_app(
             metrics=metrics,
             supervisor=supervisor,
         )
-        active_cache["cache"] = response_cache
         supervisor.start()
         try:
             yield {"rt": rt}
@@ -171,9 +169,8 @@ def create_app(
             if budget is None:
                 await store.close()
 
-    admin = create_admin_app(lambda: active_cache.get("cache"), settings.cache.admin_key)
     return Starlette(
-        routes=[*ROUTES, Mount("/admin/cache", app=admin)],
+        routes=[*ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
         lifespan=lifespan,
         exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
     )

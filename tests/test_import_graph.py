@@ -20,10 +20,6 @@ PACKAGES = ("infra", "policies", "runtime", "frugal")
 # A string that names a module: dotted lowercase words, optionally ":attribute[:attribute]".
 MODULE_STRING = re.compile(r"([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)(?::[A-Za-z_][\w:]*)?")
 
-# File cycles being removed on another branch; the merge deletes this entry (and the test then
-# requires the graph to have none).
-KNOWN_CACHE_CYCLE = frozenset({"runtime.cache.cache", "runtime.cache.persist", "runtime.cache.shared"})
-ALLOWED_FILE_CYCLES: frozenset[frozenset[str]] = frozenset({KNOWN_CACHE_CYCLE})
 
 
 @cache
@@ -138,9 +134,9 @@ def test_the_graph_sees_imports_inside_functions_and_by_string() -> None:
     )
 
 
-def test_no_import_cycle_between_files_other_than_the_known_cache_cycle() -> None:
+def test_no_import_cycle_between_files() -> None:
     cycles = _strongly_connected(dict(edges()))
-    unexpected = [sorted(c) for c in cycles if c not in ALLOWED_FILE_CYCLES]
+    unexpected = [sorted(c) for c in cycles]
     assert not unexpected, f"files that import each other (directly or around a loop): {unexpected}"
 
 

@@ -1,13 +1,15 @@
-"""Response caches (exact and semantic) behind one protocol the router depends on."""
+"""Response caches (exact and semantic) behind one protocol the router depends on.
 
-# onnxruntime must be loaded before usearch: the other order segfaults inside onnxruntime's
-# extension module (seen with onnxruntime 1.32 + usearch 2.26 on Python 3.11). Every module of
-# this package imports through here first, so the order holds whatever the caller imports.
-import contextlib
+Layers, each importing only the ones above it:
+  leaves        protocol, settings, keys, metrics, verify, scorer, embedder, store, index, records
+  local tier    local.py: entries, the HNSW index, label maps and the semantic lookup
+  on the local  persist.py (snapshot files) and shared.py (the Redis tier), each using only the local tier
+  facade        cache.py: FrugalCache, the ResponseCache the router uses, composing the three
+  admin         admin.py: the admin routes, reading the cache from the app's state
 
-with contextlib.suppress(ImportError):  # the exact cache works without the embedding runtime
-    import onnxruntime  # noqa: F401
+onnxruntime and usearch are imported on first semantic use (index.py, embedder.py), never here.
+"""
 
-from runtime.cache.protocol import CachedResponse, CacheRequest, NullCache, ResponseCache  # noqa: E402
+from runtime.cache.protocol import CachedResponse, CacheRequest, NullCache, ResponseCache
 
 __all__ = ["CacheRequest", "CachedResponse", "NullCache", "ResponseCache"]

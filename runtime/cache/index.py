@@ -9,18 +9,38 @@ popular follow-up in many conversations does not hide this conversation's entry.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from usearch.index import Index
 
 from runtime.cache.embedder import DIM
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 Partition = tuple[str, str]
 
 
+def usearch_index_class() -> type[Index]:
+    """usearch's Index, imported on first use so a cache without semantic matching never loads it.
+
+    onnxruntime must be loaded before usearch: the other order segfaults inside onnxruntime's
+    extension module (seen with onnxruntime 1.32 + usearch 2.26 on Python 3.11). Every index is made
+    here, so the order holds whichever of the two the process needs first.
+    """
+    with contextlib.suppress(ImportError):  # exact-only deployments may not install the embedding runtime
+        import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
+
+
 def new_index(dtype: str = "f32") -> Index:
-    return Index(ndim=DIM, metric="cos", dtype=dtype, connectivity=16, expansion_add=128, expansion_search=64)
+    return usearch_index_class()(
+        ndim=DIM, metric="cos", dtype=dtype, connectivity=16, expansion_add=128, expansion_search=64
+    )
 
 
 @dataclass(frozen=True)

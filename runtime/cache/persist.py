@@ -9,11 +9,12 @@ Every file is written to a temporary name and renamed, so a crash mid-write leav
 file. On load, a bad checksum, a truncated file or an index that disagrees with the snapshot is
 logged and the index rebuilt from the snapshot's vectors; a bad snapshot is logged, moved aside
 (`.corrupt`) and the cache starts empty.
+
+Reads and writes the local tier only (local.py); the facade says when.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -22,14 +23,12 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-from usearch.index import Index
-
 from runtime.cache.index import new_index
-from runtime.cache.store import Entry
+from runtime.cache.local import LocalTier
+from runtime.cache.records import entry_from_record, entry_to_json
 
 if TYPE_CHECKING:
-    from runtime.cache.cache import FrugalCache
+    from usearch.index import Index
 
 log = logging.getLogger("frugal.cache.persist")
 
@@ -65,57 +64,27 @@ def partition_file(tenant: str, model: str) -> str:
     return "index-" + hashlib.blake2b(f"{tenant}\0{model}".encode(), digest_size=10).hexdigest() + ".usearch"
 
 
-def _entry_record(entry: Entry) -> dict[str, object]:
-    record: dict[str, object] = {
-        "key": entry.key, "tenant": entry.tenant, "model": entry.model, "tier": entry.tier,
-        "body": entry.body.decode(), "pt": entry.prompt_tokens, "ct": entry.completion_tokens,
-        "created": entry.created_at, "expires": entry.expires_at,
-    }  # fmt: skip
-    if entry.vector is not None:
-        record.update(
-            scope=entry.scope, text=entry.text, label=entry.label,
-            vector=base64.b64encode(np.asarray(entry.vector, dtype=np.float32).tobytes()).decode(),
-        )  # fmt: skip
-    return record
-
-
-def entry_from_record(record: dict[str, object]) -> Entry:
-    vector = None
-    if record.get("vector"):
-        vector = np.frombuffer(base64.b64decode(str(record["vector"])), dtype=np.float32).copy()
-    return Entry(
-        key=str(record["key"]), tenant=str(record["tenant"]), model=str(record["model"]), tier=str(record["tier"]),
-        body=str(record["body"]).encode(), prompt_tokens=int(record["pt"]), completion_tokens=int(record["ct"]),  # type: ignore[arg-type]
-        created_at=float(record["created"]), expires_at=float(record["expires"]),  # type: ignore[arg-type]
-        scope=record.get("scope"), text=record.get("text"), vector=vector,  # type: ignore[arg-type]
-        label=int(record.get("label", -1)),  # type: ignore[arg-type]
-    )  # fmt: skip
-
-
-def entry_to_json(entry: Entry) -> str:
-    return json.dumps(_entry_record(entry), separators=(",", ":"), ensure_ascii=False)
-
-
-def save_snapshot(cache: FrugalCache, directory: Path) -> None:
+def save_snapshot(local: LocalTier, directory: Path, *, replica_id: str, stream_id: str | None = None) -> None:
+    """Write every entry and every partition's index; `stream_id` (the Redis stream position) is
+    recorded in the header for inspection: a restarted replica still reads the whole stream."""
     directory.mkdir(parents=True, exist_ok=True)
-    entries = cache.entries()  # least recently used first: restoring in this order keeps the LRU order
-    header = {"version": 1, "replica_id": cache.replica_id, "stream_id": getattr(cache.shared, "last_id", None)}
-    lines = [json.dumps(header)] + [entry_to_json(e) for e in entries]
+    header = {"version": 1, "replica_id": replica_id, "stream_id": stream_id}
+    lines = [json.dumps(header)] + [entry_to_json(e) for e in local.entries()]
     _write_atomic(directory / SNAPSHOT_NAME, SNAPSHOT_MAGIC, zlib.compress("\n".join(lines).encode(), 3))
     keep = {SNAPSHOT_NAME}
-    for tenant, model in cache._index.partitions():
-        index = cache._index.get((tenant, model))
-        if index is None:
-            continue
+    for (tenant, model), index in local.indexes():
         name = partition_file(tenant, model)
-        _write_atomic(directory / name, INDEX_MAGIC, bytes(index.save()))
+        serialised = index.save()  # without a path usearch returns the bytes
+        if serialised is None:
+            raise ValueError(f"usearch returned no serialisation for partition {tenant!r}/{model!r}")
+        _write_atomic(directory / name, INDEX_MAGIC, bytes(serialised))
         keep.add(name)
     for stale in directory.glob("index-*.usearch"):
         if stale.name not in keep:
             stale.unlink(missing_ok=True)
 
 
-def load_snapshot(cache: FrugalCache, directory: Path) -> int:
+def load_snapshot(local: LocalTier, directory: Path) -> int:
     """Restore entries and indexes; returns the number of entries restored (0 after any damage)."""
     path = directory / SNAPSHOT_NAME
     if not path.exists():
@@ -131,21 +100,18 @@ def load_snapshot(cache: FrugalCache, directory: Path) -> int:
         log.error("cache snapshot unreadable, starting empty and rebuilding: %s", exc)
         os.replace(path, path.with_name(path.name + ".corrupt"))
         return 0
-    restored = cache.restore_entries(entries)
-    if cache.shared is not None and header.get("stream_id"):
-        cache.shared.last_id = header["stream_id"]
-    for (tenant, model), members in cache.semantic_partitions().items():
-        saved = _saved_index(cache, directory, tenant, model, {e.label for e in members})
+    restored = local.restore(entries)
+    for (tenant, model), members in local.semantic_partitions().items():
+        saved = _saved_index(local, directory, tenant, model, {e.label for e in members})
         if saved is not None:
-            cache._index.put_index((tenant, model), saved)
+            local.put_index((tenant, model), saved)
         else:
-            labels = np.array([e.label for e in members], dtype=np.uint64)
-            cache._index.rebuild((tenant, model), labels, np.stack([e.vector for e in members]))
+            local.rebuild_index((tenant, model), members)
     log.info("cache snapshot restored: %d entries from %s", restored, path)
     return restored
 
 
-def _saved_index(cache: FrugalCache, directory: Path, tenant: str, model: str, expected: set[int]) -> Index | None:
+def _saved_index(local: LocalTier, directory: Path, tenant: str, model: str, expected: set[int]) -> Index | None:
     """The saved index of a partition if it is intact and holds exactly the snapshot's labels."""
     path = directory / partition_file(tenant, model)
     if not path.exists():
@@ -153,13 +119,13 @@ def _saved_index(cache: FrugalCache, directory: Path, tenant: str, model: str, e
         return None
     try:
         payload = _read_checked(path, INDEX_MAGIC)
-        saved: Index = new_index(cache.settings.index_dtype)
+        saved = new_index(local.settings.index_dtype)
         saved.load(payload)
-        keys = {int(k) for k in saved.keys}
+        labels = {int(k) for k in saved.keys}
     except Exception as exc:  # usearch raises RuntimeError/ValueError of its own on bad input
         log.warning("cache index %s unusable (%s); rebuilt from the snapshot's vectors", path.name, exc)
         return None
-    if keys != expected:
+    if labels != expected:
         log.warning("cache index %s disagrees with the snapshot; rebuilt from the snapshot's vectors", path.name)
         return None
     return saved

@@ -4,11 +4,14 @@
   entry's remaining TTL, so any replica answers a request another replica has seen.
 - Semantic entries: every stored entry (with its vector) is appended to the stream
   `{prefix}:stream`; each replica reads the stream in the background and adds the other replicas'
-  entries to its local index. A replica that starts late reads from the beginning (or from the
-  stream id its snapshot recorded) and so catches up. Invalidations travel the same stream.
+  entries to its local index. A replica that starts late reads the stream from the beginning
+  (at most `redis_stream_maxlen` events) and so catches up. Invalidations travel the same stream.
 - Failure: every call has a short timeout; after a failure Redis is skipped for
   `redis_retry_seconds` (no added latency while it is down), the failure is counted in metrics,
   and the caller sees a miss, never an exception.
+
+Depends on the local tier only (local.py): remote entries go in through `LocalTier.insert`, remote
+invalidations through `LocalTier.invalidate`; the facade publishes what it stores.
 """
 
 from __future__ import annotations
@@ -18,31 +21,33 @@ import contextlib
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from runtime.cache.keys import short_hash
-from runtime.cache.persist import entry_from_record, entry_to_json
+from runtime.cache.local import LocalTier
+from runtime.cache.records import entry_from_record, entry_to_json
 from runtime.cache.store import Entry
 
-if TYPE_CHECKING:
-    from runtime.cache.cache import FrugalCache
+T = TypeVar("T")
 
 log = logging.getLogger("frugal.cache.redis")
 
 
 class SharedTier:
-    def __init__(self, cache: FrugalCache, url: str) -> None:
-        s = cache.settings
-        self._cache = cache
-        self._metrics = cache.metrics
+    def __init__(self, local: LocalTier, url: str, replica_id: str) -> None:
+        s = local.settings
+        self._local = local
+        self._metrics = local.metrics
         self._prefix = s.redis_prefix
         self._timeout = s.redis_timeout_ms / 1000.0
         self._retry = s.redis_retry_seconds
         self._maxlen = s.redis_stream_maxlen
-        self._replica = cache.replica_id
+        self._replica = replica_id
         self._redis = aioredis.from_url(
             url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout, retry_on_timeout=False
         )
@@ -60,6 +65,7 @@ class SharedTier:
         return time.monotonic() >= self._down_until
 
     def _failed(self, op: str, exc: BaseException) -> None:
+        """Count a failed operation and skip Redis for `redis_retry_seconds`."""
         self._metrics.redis_errors.labels(op).inc()
         self._metrics.redis_up.set(0)
         self._down_until = time.monotonic() + self._retry
@@ -69,10 +75,10 @@ class SharedTier:
     def _ok(self) -> None:
         self._metrics.redis_up.set(1)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         return {"available": self._available(), "last_error": self.last_error, "last_id": self.last_id}
 
-    async def _call(self, op: str, coro_fn: Any) -> Any:
+    async def _call(self, op: str, coro_fn: Callable[[], Awaitable[T]]) -> T | None:
         if not self._available():
             self._metrics.redis_errors.labels(f"{op}_skipped").inc()
             return None
@@ -121,7 +127,7 @@ class SharedTier:
             ),
         )
         if entry.vector is not None:
-            fields = {"t": "add", "r": self._replica, "e": record}
+            fields: dict[FieldT, EncodableT] = {"t": "add", "r": self._replica, "e": record}
             await self._call(
                 "xadd", lambda: self._redis.xadd(self.stream, fields, maxlen=self._maxlen, approximate=True)
             )
@@ -132,7 +138,9 @@ class SharedTier:
         async def run() -> None:
             async for name in self._redis.scan_iter(match=pattern, count=500):
                 await self._redis.unlink(name)
-            event = {"t": "invalidate", "r": self._replica, "tenant": tenant or "", "model": model or ""}
+            event: dict[FieldT, EncodableT] = {
+                "t": "invalidate", "r": self._replica, "tenant": tenant or "", "model": model or "",
+            }  # fmt: skip
             await self._redis.xadd(self.stream, event, maxlen=self._maxlen, approximate=True)
 
         if not self._available():
@@ -144,6 +152,19 @@ class SharedTier:
             self._failed("invalidate", exc)
 
     # -- the stream of semantic entries ----------------------------------------------------------
+
+    async def join(self, timeout_s: float = 10.0) -> None:
+        """Catch up on the stream (for at most `timeout_s`), then follow it in the background.
+
+        Never raises: with Redis down at start the cache serves locally and the consumer retries.
+        """
+        try:
+            deadline = time.monotonic() + timeout_s
+            while await asyncio.wait_for(self.catch_up(), 2.0) and time.monotonic() < deadline:
+                pass
+        except Exception as exc:
+            self._failed("catch_up", exc)
+        self.start()
 
     def start(self) -> None:
         if self._consumer is None:
@@ -161,12 +182,11 @@ class SharedTier:
 
     async def catch_up(self, block_ms: int | None = None) -> int:
         """Read everything after last_id once (block_ms waits for new events); returns events applied."""
-        response = await self._reader.xread({self.stream: self.last_id}, count=1000, block=block_ms)
+        response: object = await self._reader.xread({self.stream: self.last_id}, count=1000, block=block_ms)
         applied = 0
-        for _, messages in response or []:
-            for message_id, fields in messages:
-                self.last_id = message_id.decode() if isinstance(message_id, bytes) else str(message_id)
-                applied += self._apply({_s(k): _s(v) for k, v in fields.items()})
+        for message_id, fields in _messages(response):
+            self.last_id = message_id
+            applied += self._apply(fields)
         return applied
 
     async def _consume(self) -> None:
@@ -189,7 +209,7 @@ class SharedTier:
         if fields.get("r") == self._replica:
             return 0
         if fields.get("t") == "invalidate":
-            self._cache.invalidate_local(fields.get("tenant") or None, fields.get("model") or None)
+            self._local.invalidate(fields.get("tenant") or None, fields.get("model") or None)
             return 1
         if fields.get("t") == "add":
             try:
@@ -198,11 +218,25 @@ class SharedTier:
                 self._metrics.redis_errors.labels("decode").inc()
                 log.warning("undecodable stream entry: %s", exc)
                 return 0
-            if self._cache.insert(entry):
+            if self._local.insert(entry):
                 self._metrics.replicated.inc()
                 return 1
         return 0
 
 
-def _s(value: Any) -> str:
+def _messages(response: object) -> list[tuple[str, dict[str, str]]]:
+    """XREAD's reply, [[stream, [(id, {field: value})...]]...], as (id, fields) pairs of strings."""
+    found: list[tuple[str, dict[str, str]]] = []
+    if response is None:
+        return found  # nothing new before the block timeout
+    streams = response.items() if isinstance(response, dict) else response  # RESP3 answers a map
+    if not isinstance(streams, Iterable):
+        raise TypeError(f"unexpected XREAD reply {type(response).__name__}")
+    for _, messages in streams:
+        for message_id, fields in messages:
+            found.append((_s(message_id), {_s(k): _s(v) for k, v in fields.items()}))
+    return found
+
+
+def _s(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
