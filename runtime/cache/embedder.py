@@ -100,7 +100,7 @@ class OnnxEmbedder:
         counts = np.clip(weights.sum(axis=1), 1e-9, None)
         pooled = summed / counts
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return (pooled / norms).astype(np.float32)
+        return np.asarray(pooled / norms, dtype=np.float32)
 
 
 def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 8) -> np.ndarray:
