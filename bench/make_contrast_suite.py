@@ -7,7 +7,8 @@ Reads data/semantic-cache/contrast-suite.src.txt (one line per pair: KIND<TAB>a 
 `{text_a, text_b, label, kind, split}` (the format `frugal cache eval --pairs` reads; label 1 =
 same question). The split is drawn once, by a seeded shuffle of the distinct substituted word
 pairs, before any tuning: a word pair is either all "tune" or all "held-out", so the held-out part
-tests words the method never saw.
+tests words the method never saw. Lines after "@split NAME" go to that split instead: the "fresh"
+part was written after the first held-out measurement, as a second blind test.
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ _SLOT = re.compile(r"\[([^|\]]+)\|([^\]]+)\]")
 
 def parse(text: str) -> list[dict[str, object]]:
     pairs: list[dict[str, object]] = []
+    fixed_split: str | None = None
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("@split "):
+            fixed_split = line.split()[1]  # the pairs below all go to this split
             continue
         kind, _, body = line.partition("\t")
         if not body:
@@ -44,16 +49,20 @@ def parse(text: str) -> list[dict[str, object]]:
             b = body[: slot.start()] + slot.group(2) + body[slot.end() :]
             key = "|".join(sorted((slot.group(1).lower(), slot.group(2).lower())))
         label = 1 if kind.endswith("paraphrase") else 0
-        pairs.append({"text_a": a, "text_b": b, "label": label, "kind": kind, "key": key})
+        pair: dict[str, object] = {"text_a": a, "text_b": b, "label": label, "kind": kind, "key": key}
+        if fixed_split:
+            pair["split"] = fixed_split
+        pairs.append(pair)
     return pairs
 
 
 def assign_split(pairs: list[dict[str, object]]) -> None:
-    keys = sorted({str(p["key"]) for p in pairs})
+    keys = sorted({str(p["key"]) for p in pairs if "split" not in p})
     random.Random(SPLIT_SEED).shuffle(keys)
     held_out = set(keys[: len(keys) // 2])
     for p in pairs:
-        p["split"] = "held-out" if p.pop("key") in held_out else "tune"
+        key = p.pop("key")
+        p.setdefault("split", "held-out" if key in held_out else "tune")
 
 
 def main() -> int:
@@ -62,9 +71,9 @@ def main() -> int:
     SUITE.write_text(json.dumps(pairs, indent=1, ensure_ascii=False) + "\n")
     kinds: dict[str, dict[str, int]] = {}
     for p in pairs:
-        kinds.setdefault(str(p["kind"]), {"tune": 0, "held-out": 0})[str(p["split"])] += 1
+        kinds.setdefault(str(p["kind"]), {"tune": 0, "held-out": 0, "fresh": 0})[str(p["split"])] += 1
     for kind, counts in kinds.items():
-        print(f"{kind:18s} tune {counts['tune']:3d}  held-out {counts['held-out']:3d}")
+        print(f"{kind:18s} " + "  ".join(f"{split} {n:3d}" for split, n in counts.items()))
     contrasts = sum(1 for p in pairs if p["label"] == 0)
     print(f"{len(pairs)} pairs: {contrasts} contrasts, {len(pairs) - contrasts} paraphrases -> {SUITE}")
     return 0
