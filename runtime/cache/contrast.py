@@ -95,6 +95,11 @@ def bases(word: str, vocab: frozenset[str]) -> set[str]:
     return found
 
 
+def stripped(word: str) -> set[str]:
+    """The word less one inflection ending, known word or not ("shampoos" -> "shampoo")."""
+    return {word[: -len(s)] for s in ("s", "es", "ed", "ing") if word.endswith(s) and len(word) - len(s) >= 3}
+
+
 def base(word: str, vocab: frozenset[str]) -> str:
     """The shortest known word this one may inflect, or the word itself."""
     return min(bases(word, vocab), key=lambda w: (len(w), w), default=word)
@@ -112,8 +117,9 @@ def shared_stem(a: str, b: str) -> str | None:
     if n < MIN_SHARED_STEM or tail in _PLAIN_SUFFIXES or a == b:
         return None
     head_a, head_b = a[: len(a) - n], b[: len(b) - n]
-    # a head of one letter or none on both sides is spelling or inflection ("ensure" / "insure")
-    if max(len(head_a), len(head_b)) < 2 or max(len(head_a), len(head_b)) > n:
+    # a head of one letter or none on both sides is spelling or inflection ("ensure" / "insure");
+    # heads that start alike are a misspelling ("demoni|tization" / "demone|tization")
+    if max(len(head_a), len(head_b)) < 2 or max(len(head_a), len(head_b)) > n or head_a[:2] == head_b[:2]:
         return None
     return tail
 
@@ -192,7 +198,7 @@ class Judge:
 
     def forms(self, word: str) -> set[str]:
         spelled = _spelling(word)
-        return {word, spelled, self.synonyms.irregular.get(word, word)} | bases(spelled, self.vocab)
+        return {word, spelled, self.synonyms.irregular.get(word, word)} | bases(spelled, self.vocab) | stripped(spelled)
 
     def stem_contrast(self, a: str, b: str) -> bool:
         """Different heads on one stem, compared on base forms ("largest" / "biggest" are "large" /
