@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from runtime.cache import keys, persist
+from runtime.cache.contrast import default_judge
 from runtime.cache.embedder import MicroBatcher, OnnxEmbedder
 from runtime.cache.local import LocalTier
 from runtime.cache.metrics import CacheMetrics, PriceFn
@@ -254,6 +255,9 @@ class FrugalCache:
         if self._batcher is None:
             if self._embedder is None:
                 self._embedder = await asyncio.to_thread(OnnxEmbedder)
+                # The verification's word tables (~0.3 s) load here, off the event loop, not on the
+                # first lookup that reaches verification.
+                await asyncio.to_thread(default_judge)
             self._batcher = MicroBatcher(
                 self._embedder,
                 max_batch=self.settings.embed_max_batch,

@@ -29,9 +29,9 @@ class SemanticPolicy(BaseModel):
 
 
 # Measured on the QQP calibration pairs with bench/cache_quality.py (docs/cache.md has the tables):
-# conservative = rules + cosine 0.965: precision 0.913 at 5.3% hits over the 6,000 pairs (0.944 / 5.2%
-# on the held-out 40%); balanced = rules + cosine 0.93: 0.853 at 11.4% (raw cosine at the tutorial's
-# 0.95: 0.839 at 8.8%). The learned scorer did not improve held-out precision at equal hit rate,
+# conservative = rules + contrast check + cosine 0.965: precision 0.949 at 4.9% hits on the untuned
+# 40%; balanced = the same at cosine 0.93: 0.872 at 9.8% (raw cosine at the tutorial's 0.95: 0.837
+# at 8.4%). The learned scorer did not improve held-out precision at equal hit rate,
 # so no preset uses it; min_probability turns it on.
 PRESETS: dict[str, SemanticPolicy] = {
     "conservative": SemanticPolicy(threshold=0.965, verify=True),
