@@ -82,6 +82,12 @@ class RecordingEngine(pulumi.runtime.Mocks):
             )
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
+        elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            # IAM's own shape: the issuer without its scheme, which trust policies name.
+            host = str(args.inputs.get("url", "")).removeprefix("https://")
+            state["arn"] = f"arn:aws:iam::{OFFLINE_ACCOUNT}:oidc-provider/{host}"
+        elif args.typ == "aws:sqs/queue:Queue":
+            state["url"] = f"https://sqs.{self.region}.amazonaws.com/{OFFLINE_ACCOUNT}/{name}"
         return f"{args.name}-offline", state
 
 
