@@ -55,7 +55,34 @@ def _cluster(i: dict[str, Any]) -> str:
     )
 
 
+def _node_group(i: dict[str, Any]) -> str:
+    scaling = i.get("scalingConfig", {})
+    return (
+        f"{i.get('capacityType')} {', '.join(i.get('instanceTypes', []))}; size {scaling.get('minSize')}/"
+        f"{scaling.get('desiredSize')}/{scaling.get('maxSize')} (min/desired/max); labels {i.get('labels')}"
+    )
+
+
+def _release(i: dict[str, Any]) -> str:
+    repo = i.get("repositoryOpts", {}).get("repo")
+    return f"chart {i.get('chart')} {i.get('version')}{f' from {repo}' if repo else ''} into {i.get('namespace')}"
+
+
+def _config_group(i: dict[str, Any]) -> str:
+    objs = i.get("objs") or []
+    return ", ".join(f"{o.get('kind')}/{o.get('metadata', {}).get('name')}" for o in objs if isinstance(o, dict))
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
+    "aws:eks/addon:Addon": lambda i: f"{i.get('addonName')} {i.get('addonVersion')}",
+    "kubernetes:helm.sh/v3:Release": _release,
+    "kubernetes:yaml/v2:ConfigGroup": _config_group,
+    "aws:sqs/queue:Queue": lambda i: (
+        f"SSE-SQS {i.get('sqsManagedSseEnabled')}; retention {i.get('messageRetentionSeconds')} s"
+    ),
+    "aws:cloudwatch/eventRule:EventRule": lambda i: _short(i.get("eventPattern", ""), 100),
+    "pulumi:providers:kubernetes": lambda i: "kubeconfig from the cluster's outputs, `aws eks get-token` exec auth",
     "aws:autoscaling/group:Group": _asg,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:autoscaling/schedule:Schedule": _schedule,

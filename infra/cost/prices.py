@@ -41,6 +41,7 @@ AWS_VPC = f"AWS list price, https://aws.amazon.com/vpc/pricing/ (public IPv4 add
 AWS_EC = f"AWS list price, https://aws.amazon.com/elasticache/pricing/ (on-demand, Redis OSS, us-east-1; {_NV})"
 AWS_LAMBDA = f"AWS list price, https://aws.amazon.com/lambda/pricing/ (x86, us-east-1; {_NV})"
 AWS_SM = f"AWS list price, https://aws.amazon.com/secrets-manager/pricing/ ({_NV})"
+AWS_SQS = f"AWS list price, https://aws.amazon.com/sqs/pricing/ (standard queue, us-east-1; {_NV})"
 
 PRICES: dict[str, Price] = {
     p.key: p
@@ -73,6 +74,8 @@ PRICES: dict[str, Price] = {
         _p("secretsmanager.secret_month", "0.40", "USD per secret-month", AWS_SM, "2023-01-01"),
         _p("lambda.requests_million", "0.20", "USD per 1M requests", AWS_LAMBDA, "2023-01-01"),
         _p("lambda.gb_second", "0.0000166667", "USD per GB-second", AWS_LAMBDA, "2023-01-01"),
+        # Every API call is a request (a long poll too); the 1M free requests a month are not applied.
+        _p("sqs.requests_million", "0.40", "USD per 1M standard-queue requests", AWS_SQS, "2023-01-01"),
     )
 }
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from infra.catalog import Catalog
 from infra.cost.model import CostComponent, Range, ResourceCost
+from infra.cost.node_groups import node_group_spec
+from infra.cost.pools import price_pool
 from infra.cost.prices import Price, eks_hourly, elasticache_node_hour, price
 from infra.cost.usage import Usage
-from infra.plan import PlannedResource
+from infra.plan import Plan, PlannedResource
 from infra.schedule import HOURS_PER_MONTH
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
@@ -68,6 +70,14 @@ FREE: dict[str, str] = {
     "aws:s3/bucketNotification:BucketNotification": "free",
     "aws:s3/bucketPolicy:BucketPolicy": "free",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "free",
+    "aws:eks/addon:Addon": "EKS add-ons are free; their pods run on priced nodes",
+    "aws:sqs/queuePolicy:QueuePolicy": "free",
+    # "Events published by AWS services are free" (https://aws.amazon.com/eventbridge/pricing/,
+    # default event bus; not re-verified offline): the rules match only AWS service events.
+    "aws:cloudwatch/eventRule:EventRule": "matches AWS service events only, which EventBridge delivers free",
+    "aws:cloudwatch/eventTarget:EventTarget": "free (deliveries of AWS service events are free)",
+    # In-cluster objects cost nothing themselves: they run on the priced nodes.
+    "kubernetes:helm.sh/v3:Release": "runs on the cluster's priced nodes",
 }
 PRICED_ELSEWHERE = {"aws:autoscaling/group:Group"}
 
@@ -79,6 +89,8 @@ class Context:
     on: date
     warnings: list[str]
     assumptions: list[str]
+    plan: Plan | None = None
+    """The whole plan, for resources priced with another one (a node group with its launch template)."""
 
 
 def num(value: Any, default: Decimal | None = None) -> Decimal | None:
@@ -278,6 +290,28 @@ def _instance(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     return [component(f"{itype} (on-demand)", "compute-on-demand", HOURS_PER_MONTH, "hours", item)]
 
 
+def _node_group(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    spec = node_group_spec(r, ctx.plan)
+    cost, _, warnings = price_pool(spec, ctx.catalog, r.type)
+    ctx.warnings.extend(warnings)
+    ctx.assumptions.extend(spec.notes)
+    return cost.components
+
+
+def _sqs(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    requests, src = ctx.usage.get("sqs_requests_per_month", r.name, r.urn)
+    return [
+        component(
+            "requests",
+            "messaging",
+            requests / 1_000_000,
+            "1M requests",
+            price("sqs.requests_million"),
+            f"usage: {src}",
+        )
+    ]
+
+
 PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = {
     "aws:eks/cluster:Cluster": _eks,
     "aws:ec2/natGateway:NatGateway": _nat,
@@ -293,6 +327,8 @@ PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = 
     "aws:elasticache/cluster:Cluster": _cache_cluster,
     "aws:elasticache/replicationGroup:ReplicationGroup": _cache_group,
     "aws:ec2/instance:Instance": _instance,
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
+    "aws:sqs/queue:Queue": _sqs,
 }
 
 

@@ -10,6 +10,8 @@ preview without a usage file over- rather than under-states usage-based cost:
   types (the audit log dominates), 1 GB for any other log group.
 - Lambda: 10,000 invocations a month of 1 s at its configured memory (alert forwarders run rarely).
 - Load balancers: 1 LCU (ALB) / 1 NLCU (NLB) on average.
+- SQS: 300,000 requests a month per queue. The termination handler long-polls 20 s at a time, about
+  130,000 receives a month per replica; two replicas plus the rare messages and deletes stay below.
 
 File format (`--usage FILE`), every key optional:
 
@@ -35,6 +37,7 @@ DEFAULTS: dict[str, Decimal] = {
     "lambda_requests_per_month": Decimal(10_000),
     "lambda_duration_seconds": Decimal(1),
     "lb_capacity_units": Decimal(1),
+    "sqs_requests_per_month": Decimal(300_000),
 }
 
 
