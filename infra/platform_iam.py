@@ -27,17 +27,14 @@ ASG_TERMINATE = "asg-terminate"
 STOPPING_STATES = ["stopping", "stopped", "shutting-down", "terminated"]
 
 
-def issuer_host(oidc_provider_arn: str) -> str:
-    """oidc.eks.<region>.amazonaws.com/id/<ID> from arn:aws:iam::<acct>:oidc-provider/<that>."""
-    marker = ":oidc-provider/"
-    if marker not in oidc_provider_arn:
-        raise ValueError(f"{oidc_provider_arn!r} is not an IAM OIDC provider ARN (no '{marker}')")
-    return oidc_provider_arn.split(marker, 1)[1]
+def issuer_host(issuer_url: str) -> str:
+    """The issuer as IAM condition keys name it: without its scheme (oidc.eks.<region>.amazonaws.com/id/<ID>)."""
+    return issuer_url.removeprefix("https://").rstrip("/")
 
 
-def irsa_trust_policy(oidc_provider_arn: str, namespace: str, service_account: str) -> str:
+def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
     """Only this service account's projected token may assume the role."""
-    host = issuer_host(oidc_provider_arn)
+    host = issuer_host(issuer_url)
     return _doc(
         [
             {

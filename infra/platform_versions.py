@@ -71,6 +71,7 @@ def cluster_autoscaler_image_tag(kubernetes_version: str) -> str:
 ADDONS = ("vpc-cni", "kube-proxy", "coredns")
 # Add-on builds per cluster version (see the module doc for how to confirm them before a deploy).
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
+    "1.32": {"vpc-cni": "v1.19.2-eksbuild.5", "kube-proxy": "v1.32.0-eksbuild.2", "coredns": "v1.11.4-eksbuild.2"},
     "1.33": {"vpc-cni": "v1.19.5-eksbuild.1", "kube-proxy": "v1.33.0-eksbuild.2", "coredns": "v1.12.1-eksbuild.2"},
     "1.34": {"vpc-cni": "v1.20.1-eksbuild.1", "kube-proxy": "v1.34.0-eksbuild.5", "coredns": "v1.12.3-eksbuild.1"},
     "1.35": {"vpc-cni": "v1.21.0-eksbuild.1", "kube-proxy": "v1.35.0-eksbuild.2", "coredns": "v1.12.4-eksbuild.1"},

@@ -172,6 +172,7 @@ def build_platform(
         "autoscaler-identity",
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
             namespace=PLATFORM_NAMESPACE,
             service_account=AUTOSCALER_SERVICE_ACCOUNT,
             policy=account.apply(
@@ -186,6 +187,7 @@ def build_platform(
         "termination-handler-identity",
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
             namespace=PLATFORM_NAMESPACE,
             service_account=NTH_SERVICE_ACCOUNT,
             policy=pulumi.Output.all(account, queue.queue_arn).apply(

@@ -153,7 +153,21 @@ def plan_from_stack(args: StackValidationArgs) -> Plan:
     )
 
 
+# Components that provider packages implement (multi-language components): not custom resources.
+PROVIDER_COMPONENTS = frozenset(
+    {
+        "kubernetes:yaml/v2:ConfigGroup",
+        "kubernetes:yaml/v2:ConfigFile",
+        "kubernetes:helm.sh/v4:Chart",
+        "kubernetes:kustomize/v2:Directory",
+    }
+)
+
+
 def _custom(resource_type: str) -> bool:
     # The analyzer protocol does not say whether a resource is custom: provider packages' types
-    # (aws:..., kubernetes:...) are; our component tokens (frugal:..., infra/components/_base.py) are not.
+    # (aws:..., kubernetes:...) are, except their multi-language components; our component tokens
+    # (frugal:..., infra/components/_base.py) are not.
+    if resource_type in PROVIDER_COMPONENTS:
+        return False
     return resource_type.split(":", 1)[0] not in (COMPONENT_PACKAGE, "pulumi")

@@ -16,6 +16,7 @@ from infra.platform_iam import irsa_trust_policy
 
 class WorkloadIdentityArgs(ComponentArgs):
     oidc_provider_arn: InputStr
+    oidc_issuer: InputStr
     namespace: str
     service_account: str
     policy: InputStr
@@ -30,8 +31,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN_PREFIX}:platform:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        trust = pulumi.Output.from_input(args.oidc_provider_arn).apply(
-            lambda arn: irsa_trust_policy(arn, args.namespace, args.service_account)
+        trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+            lambda v: irsa_trust_policy(v[0], v[1], args.namespace, args.service_account)
         )
         role = aws.iam.Role(
             f"{name}-role",
