@@ -90,9 +90,7 @@ def cluster_autoscaler_policy(*, region: str, account: str, cluster_name: str) -
     )
 
 
-def node_termination_handler_policy(
-    *, region: str, account: str, queue_arn: str, stack_tag: tuple[str, str]
-) -> str:
+def node_termination_handler_policy(*, region: str, account: str, queue_arn: str, stack_tag: tuple[str, str]) -> str:
     """Consume this stack's queue; complete lifecycle actions only on this stack's groups."""
     key, value = stack_tag
     return _doc(

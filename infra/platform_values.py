@@ -94,9 +94,7 @@ def cluster_autoscaler_values(
             "tags": ["k8s.io/cluster-autoscaler/enabled", f"k8s.io/cluster-autoscaler/{cluster_name}"],
         },
         "image": {"tag": cluster_autoscaler_image_tag(kubernetes_version)},
-        "rbac": {
-            "serviceAccount": {"name": AUTOSCALER_SERVICE_ACCOUNT, "annotations": {IRSA_ANNOTATION: role_arn}}
-        },
+        "rbac": {"serviceAccount": {"name": AUTOSCALER_SERVICE_ACCOUNT, "annotations": {IRSA_ANNOTATION: role_arn}}},
         "extraArgs": {
             "logtostderr": True,
             "stderrthreshold": "info",
@@ -232,7 +230,10 @@ def kubeconfig(*, cluster_name: str, endpoint: str, certificate_authority: str, 
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
+                }
             ],
             "users": [{"name": cluster_name, "user": user}],
             "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],

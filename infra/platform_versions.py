@@ -60,7 +60,6 @@ NODE_TERMINATION_HANDLER = Chart(
 CHARTS = (NVIDIA_DEVICE_PLUGIN, CLUSTER_AUTOSCALER, KEDA, NODE_TERMINATION_HANDLER)
 
 
-
 def cluster_autoscaler_image_tag(kubernetes_version: str) -> str:
     """The autoscaler release for a cluster version: its minor must match the cluster's (the
     project's compatibility rule), and every minor has a `.0` release; the chart would otherwise
