@@ -77,7 +77,12 @@ def device_plugin_values(pools: Sequence[PoolConfig]) -> dict[str, Any]:
         "resources": _resources("50m", "64Mi", "256Mi"),
         # It runs as root to create its socket in the kubelet's device-plugin directory, but needs
         # no Linux capability and no privilege escalation (NVIDIA's static manifest does the same).
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "podSecurityContext": {"seccompProfile": _RUNTIME_DEFAULT},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": _RUNTIME_DEFAULT,
+        },
         "gfd": {"enabled": False},
     }
 
