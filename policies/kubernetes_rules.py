@@ -260,7 +260,7 @@ def interruption_queue_for_spot(args: StackValidationArgs, report_violation: Rep
         report_violation(
             message(
                 "interruption-queue-for-spot",
-                f"spot GPU group(s) {', '.join(spot_groups)} but the stack has no {', no '.join(missing)}",
+                f"spot GPU group(s) {', '.join(spot_groups)} but the stack lacks {'; '.join(missing)}",
                 "spot capacity only with interruption handling (a 2-minute notice, then the node is gone)",
                 "keep the InterruptionQueue and PlatformControllers components in the program (infra/program.py)",
             ),
