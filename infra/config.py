@@ -474,7 +474,9 @@ class PlatformConfig(_Model):
         """The pinned build of each add-on for a cluster version, the stack's overrides first."""
         from infra.platform_versions import ADDON_VERSIONS
 
-        return {**ADDON_VERSIONS.get(kubernetes_version, {}), **self.addon_versions}
+        versions = dict(ADDON_VERSIONS.get(kubernetes_version, {}))
+        versions.update((str(name), build) for name, build in self.addon_versions.items())
+        return versions
 
 
 def platform_problems(platform: PlatformConfig, environment: str, kubernetes_version: str) -> list[str]:

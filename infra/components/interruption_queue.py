@@ -8,7 +8,9 @@ Messages live 5 minutes: an interruption older than its 2-minute notice is histo
 
 from __future__ import annotations
 
+import functools
 import json
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -17,6 +19,10 @@ from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStrList
 from infra.platform_iam import interruption_event_patterns, interruption_queue_policy
 
 RETENTION_SECONDS = 300
+
+
+def _pattern_json(patterns: dict[str, dict[str, Any]], kind: str) -> str:
+    return json.dumps(patterns[kind], sort_keys=True)
 
 
 class InterruptionQueueArgs(ComponentArgs):
@@ -48,7 +54,7 @@ class InterruptionQueue(pulumi.ComponentResource):
                 f"{name}-{kind}",
                 name=f"{args.name_prefix}-{kind}",
                 description=f"{kind} events for {args.name_prefix}'s node termination handler",
-                event_pattern=patterns.apply(lambda p, k=kind: json.dumps(p[k], sort_keys=True)),
+                event_pattern=patterns.apply(functools.partial(_pattern_json, kind=kind)),
                 tags=args.tags,
                 opts=child,
             )

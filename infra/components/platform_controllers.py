@@ -59,7 +59,6 @@ class PlatformControllers(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespaces, *args.wait_for])
 
         def release(key: str, chart: Chart, namespace: str, values: Any) -> Release:
-            repository = {"repository_opts": {"repo": chart.repository}} if chart.repository else {}
             return Release(
                 f"{name}-{key}",
                 name=key,
@@ -72,8 +71,8 @@ class PlatformControllers(pulumi.ComponentResource):
                 cleanup_on_fail=True,
                 max_history=5,
                 timeout=TIMEOUT_SECONDS,
+                repository_opts={"repo": chart.repository} if chart.repository else None,
                 opts=after,
-                **repository,
             )
 
         cfg = args.config
