@@ -88,7 +88,7 @@ def build(cfg: StackConfig) -> None:
             ScalingScheduleArgs(schedule=cfg.schedule, asg_names={n: p.asg_name for n, p in pools.items()}),
             within,
         )
-    build_platform(cfg, cluster_name, network, cluster, pools, tags, within)
+    build_platform(cfg, cluster_name, network, cluster, pools, tags, provider)
     if cfg.cache.enabled:
         shared_cache = SharedCache(
             "cache",
@@ -133,17 +133,17 @@ def build_platform(
     cluster: Cluster,
     pools: dict[str, GpuNodePool],
     tags: dict[str, str],
-    within: pulumi.ResourceOptions,
+    provider: aws.Provider,
 ) -> None:
     """What makes the cluster able to run workloads: system nodes, add-ons, identities, controllers."""
     platform = cfg.platform
+    within = pulumi.ResourceOptions(providers=[provider])
     system = SystemNodes(
         "system",
         SystemNodesArgs(
             config=platform.system_nodes,
             cluster_name=cluster.name,
             node_group_name=f"{cluster_name}-system",
-            node_role_arn=cluster.node_role_arn,
             subnet_ids=network.private_subnet_ids,
             cluster_security_group_id=cluster.security_group_id,
             tags=tags,
@@ -167,7 +167,7 @@ def build_platform(
         ),
         within,
     )
-    account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=within.provider)).account_id
+    account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
     autoscaler = WorkloadIdentity(
         "autoscaler-identity",
         WorkloadIdentityArgs(

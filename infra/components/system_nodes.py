@@ -6,14 +6,20 @@ rebalances spot capacity by itself, so no termination handler or lifecycle hook 
 A launch template adds what the node group alone cannot: the stack's cost-allocation tags on
 every instance and volume, IMDSv2 with a hop limit of 1 (pods cannot borrow the node's role;
 the controllers have their own through IRSA) and an encrypted gp3 root volume.
+
+The group has its own node role (the same three AWS policies as the GPU nodes' role), so EKS
+creates its access entry itself and the GPU nodes' role and entry stay the Cluster component's.
 """
 
 from __future__ import annotations
+
+import json
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStr, InputStrList
+from infra.components.cluster import NODE_MANAGED_POLICIES
 from infra.config import SystemNodesConfig
 from infra.platform_values import SYSTEM_NODE_LABEL
 
@@ -26,7 +32,6 @@ class SystemNodesArgs(ComponentArgs):
     config: SystemNodesConfig
     cluster_name: InputStr
     node_group_name: str
-    node_role_arn: InputStr
     subnet_ids: InputStrList
     cluster_security_group_id: InputStr
     tags: dict[str, str]
@@ -41,6 +46,26 @@ class SystemNodes(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
         instance_tags = {**args.tags, "Name": args.node_group_name}
+        role = aws.iam.Role(
+            f"{name}-node",
+            description=f"Nodes of {args.node_group_name}",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            tags=args.tags,
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{arn.rsplit('/', 1)[1]}", role=role.name, policy_arn=arn, opts=child
+            )
+            for arn in NODE_MANAGED_POLICIES
+        ]
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"System nodes of {args.node_group_name} (EKS managed node group)",
@@ -70,7 +95,7 @@ class SystemNodes(pulumi.ComponentResource):
             f"{name}-ng",
             cluster_name=args.cluster_name,
             node_group_name=args.node_group_name,
-            node_role_arn=args.node_role_arn,
+            node_role_arn=role.arn,
             subnet_ids=args.subnet_ids,
             ami_type=AMI_TYPE,
             capacity_type=CAPACITY_TYPE[cfg.capacity],
@@ -82,7 +107,10 @@ class SystemNodes(pulumi.ComponentResource):
             node_repair_config={"enabled": True},
             tags=args.tags,
             # The cluster autoscaler owns the desired size after creation.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+            # Nodes join only once their role can pull images and run the CNI.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]
+            ),
         )
         self.node_group = group
         self.node_group_name = group.node_group_name

@@ -64,6 +64,29 @@ def test_the_system_node_group_is_managed_untainted_labelled_and_sized_per_envir
     assert "NTH" not in json.dumps(i) and NTH_MANAGED_TAG not in i["tags"], "the handler never drains system nodes"
 
 
+def test_system_nodes_have_their_own_node_role_with_only_the_three_node_policies(any_plan: Plan):
+    role = one(any_plan, "aws:iam/role:Role", "system-node")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}], (
+        "only EC2 instances assume it"
+    )
+    attached = sorted(
+        a.inputs["policyArn"].rsplit("/", 1)[1]
+        for a in any_plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.name.startswith("system-node-")
+    )
+    assert attached == [
+        "AmazonEC2ContainerRegistryPullOnly",
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+    ], "join the cluster, run the CNI, pull images: nothing more"
+    group = one(any_plan, "aws:eks/nodeGroup:NodeGroup", "system-ng")
+    assert group.inputs["nodeRoleArn"].endswith("system-node-offline"), "the group runs with that role"
+    assert not [p for p in any_plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("system-")], (
+        "no inline policy widens it"
+    )
+
+
 def test_add_ons_are_pinned_to_builds_of_the_clusters_version_and_coredns_waits_for_nodes(any_plan: Plan):
     version = parse(any_plan.stack, stack_values(any_plan.stack)).cluster.kubernetes_version
     group = one(any_plan, "aws:eks/nodeGroup:NodeGroup", "system-ng")
