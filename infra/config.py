@@ -541,12 +541,6 @@ class StackConfig(_Model):
                         )
         return self
 
-    @model_validator(mode="after")
-    def _platform_checks(self) -> StackConfig:
-        if problems := platform_problems(self.platform, self.tags.environment, self.cluster.kubernetes_version):
-            raise ValueError("; ".join(problems))
-        return self
-
     def pool_actions(self, pool: PoolConfig) -> list[Action]:
         """The scheduled actions for one pool, one per period start; empty when unscheduled."""
         if self.schedule is None:
@@ -602,6 +596,10 @@ def parse(stack: str, values: dict[str, Any]) -> StackConfig:
     except ValidationError as exc:
         problems += [_format_error(stack, e) for e in exc.errors() if not (e["loc"][:1] == ("network",) and problems)]
         raise ConfigError(stack, problems) from None
+    # Rules across sections, each reported under its own key.
+    problems += [
+        f"{PROJECT}:{p}" for p in platform_problems(cfg.platform, cfg.tags.environment, cfg.cluster.kubernetes_version)
+    ]
     if problems:
         raise ConfigError(stack, problems)
     return cfg

@@ -76,9 +76,10 @@ FREE: dict[str, str] = {
     # default event bus; not re-verified offline): the rules match only AWS service events.
     "aws:cloudwatch/eventRule:EventRule": "matches AWS service events only, which EventBridge delivers free",
     "aws:cloudwatch/eventTarget:EventTarget": "free (deliveries of AWS service events are free)",
-    # In-cluster objects cost nothing themselves: they run on the priced nodes.
-    "kubernetes:helm.sh/v3:Release": "runs on the cluster's priced nodes",
 }
+# Whole providers whose resources are free: Kubernetes objects (Helm releases, namespaces, and the
+# objects a real preview lists under a ConfigGroup) cost nothing themselves; they run on priced nodes.
+FREE_PACKAGES: dict[str, str] = {"kubernetes": "in-cluster object: runs on the cluster's priced nodes"}
 PRICED_ELSEWHERE = {"aws:autoscaling/group:Group"}
 
 
@@ -336,8 +337,9 @@ def price_resource(r: PlannedResource, ctx: Context) -> ResourceCost | None:
     """The resource's cost; None when it is not a billable resource of its own (components, providers)."""
     if not r.custom or r.type.startswith("pulumi:") or r.type in PRICED_ELSEWHERE:
         return None
-    if r.type in FREE:
-        return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=FREE[r.type])
+    free = FREE.get(r.type) or FREE_PACKAGES.get(r.type.split(":", 1)[0])
+    if free is not None:
+        return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=free)
     pricer = PRICERS.get(r.type)
     if pricer is None:
         return ResourceCost(

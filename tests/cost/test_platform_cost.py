@@ -95,3 +95,10 @@ def test_rules_targets_add_ons_and_releases_are_free_with_a_reason(dev_plan: Pla
         found = [r for r in report.resources if r.type == type_]
         assert found and all(r.status == "free" and r.note for r in found), f"{type_} is free, and says why"
     assert report.complete, "nothing in the dev stack is left unpriced"
+
+
+def test_kubernetes_objects_a_real_preview_lists_under_a_config_group_are_free_not_unpriced():
+    namespace = resource("kubernetes:core/v1:Namespace", "frugal-platform", {"metadata": {"name": "frugal-platform"}})
+    report = estimate_plan(plan_of(namespace), on=PRICED_ON)
+    assert cost_of(report, "frugal-platform").status == "free", "an in-cluster object runs on priced nodes"
+    assert report.complete, "it does not make the preview incomplete"

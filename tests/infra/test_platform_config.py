@@ -54,7 +54,7 @@ def test_a_system_node_type_that_cannot_serve_is_named_with_its_rule_and_fix(ins
 def test_prod_refuses_spot_system_nodes_and_dev_accepts_them():
     spot = {"system_nodes": {"capacity": "spot", "instance_types": ["m6i.large", "m5.large"]}}
     text = errors("prod", with_platform("prod", spot))
-    assert "platform.system_nodes.capacity" in text and "'spot'" in text, f"key and value: {text}"
+    assert "frugal-llm:platform.system_nodes.capacity: got 'spot'" in text, f"key and value: {text}"
     assert "prod system nodes are on-demand" in text and "fix: set capacity: on-demand" in text, text
     assert parse("dev", with_platform("dev", spot)).platform.system_nodes.capacity == "spot", "dev may save the 60%"
 
