@@ -311,3 +311,18 @@ def test_eventbridge_rules_feed_the_encrypted_queue_which_only_they_may_write(an
     ), "only this stack's five rules may send"
     deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, "no plain-HTTP access"
+
+
+def test_the_plan_table_summarises_the_platform_objects_with_what_matters(prod_plan: Plan):
+    from infra.render_plan import summarize
+
+    plugin = summarize(release(prod_plan, "nvidia-device-plugin"))
+    assert plugin == (
+        f"chart nvidia-device-plugin {DEVICE_PLUGIN.version} from {DEVICE_PLUGIN.repository} into nvidia-device-plugin"
+    ), "chart, pinned version, repository and namespace"
+    nodes = summarize(one(prod_plan, "aws:eks/nodeGroup:NodeGroup", "system-ng"))
+    assert nodes.startswith("ON_DEMAND m6i.large, m7i.large, m5.large; size 2/2/4"), f"capacity and sizes: {nodes}"
+    group = summarize(one(prod_plan, "kubernetes:yaml/v2:ConfigGroup", "controllers-namespaces"))
+    assert group == "Namespace/frugal-platform, Namespace/nvidia-device-plugin, LimitRange/container-defaults", (
+        "the raw objects by kind and name"
+    )
