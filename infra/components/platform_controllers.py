@@ -54,7 +54,8 @@ class PlatformControllers(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PlatformControllersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN_PREFIX}:platform:PlatformControllers", name, None, opts)
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.wait_for))
+        # Namespaces need only the API server; the releases also need nodes and a CNI for their pods.
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
         namespaces = ConfigGroup(f"{name}-namespaces", objs=platform_manifests(), opts=in_cluster)
         after = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespaces, *args.wait_for])
 
