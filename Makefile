@@ -24,7 +24,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m compileall -q frugal infra policies runtime
 	touch $(STAMP)
 
-setup: $(STAMP) redis-server
+setup: $(STAMP) redis-server checkov
+
+## checkov: the Kubernetes manifest scanner tests/infra/test_platform_manifests.py runs, in its own
+## virtualenv: it pins boto3 and packaging to versions the project's dependencies are newer than.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := .venv-checkov
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_STAMP)
 
 ## redis-server: the cache's Redis tests start a real server (Debian package); install it once.
 .PHONY: redis-server
@@ -59,4 +72,4 @@ lint: setup
 	$(VENV)/bin/ruff format --check frugal infra policies runtime tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache

@@ -27,7 +27,18 @@ from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour,
 
 PROJECT = "frugal-llm"
 # Keys read from the project namespace; anything else under `frugal-llm:` is a typo we report.
-TOP_LEVEL_KEYS = ("region", "tags", "network", "cluster", "pools", "schedule", "budget", "anomaly", "cache")
+TOP_LEVEL_KEYS = (
+    "region",
+    "tags",
+    "network",
+    "cluster",
+    "pools",
+    "schedule",
+    "budget",
+    "anomaly",
+    "cache",
+    "platform",
+)
 SPOT_DIVERSITY_ADVICE = 10
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -360,6 +371,155 @@ class AnomalyConfig(_Model):
     threshold_usd: Decimal = Field(default=Decimal(100), gt=0, description="alert when an anomaly's impact exceeds")
 
 
+# --- platform: what makes the cluster able to run workloads -----------------------------------
+# System nodes, EKS add-ons, the controllers' tuning and spot-interruption handling. The charts and
+# add-on builds themselves are pinned in infra/platform_versions.py.
+
+SYSTEM_NODE_MIN_VCPU = 2
+SYSTEM_NODE_MIN_MEMORY_MIB = 4096
+SPOT_NOTICE_SECONDS = 120
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+
+
+class SystemNodesConfig(_Model):
+    """The untainted node group for cluster services and the gateway (an EKS managed node group)."""
+
+    instance_types: list[str] = Field(default=["m6i.large", "m7i.large", "m5.large"], min_length=1, max_length=20)
+    capacity: Literal["on-demand", "spot"] = "on-demand"
+    min_size: int = Field(default=2, ge=1, le=20)
+    desired_size: int = Field(default=2, ge=1, le=20)
+    max_size: int = Field(default=3, ge=1, le=20)
+    disk_gib: int = Field(default=30, ge=20, le=1000)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _general_purpose(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("rule: each instance type once; fix: remove the duplicates")
+        catalog = load_catalog()
+        for itype in v:
+            spec = catalog.get(itype)
+            if spec is None:
+                raise ValueError(
+                    f"{itype!r} is not an EC2 instance type in the {catalog.region} catalog; "
+                    "fix: check the spelling (e.g. m6i.large)"
+                )
+            if spec.gpu is not None:
+                raise ValueError(
+                    f"{itype!r} has a GPU; rule: system nodes are general-purpose (GPUs belong to pools[]); "
+                    "fix: use e.g. m6i.large or t3.large"
+                )
+            if spec.arch != "amd64":
+                raise ValueError(
+                    f"{itype!r} is {spec.arch}; rule: x86_64, the AMI type the node group uses; fix: e.g. m6i.large"
+                )
+            if (spec.vcpu or 0) < SYSTEM_NODE_MIN_VCPU or (spec.memory_mib or 0) < SYSTEM_NODE_MIN_MEMORY_MIB:
+                raise ValueError(
+                    f"{itype!r} has {spec.vcpu} vCPU and {spec.memory_mib} MiB; rule: at least "
+                    f"{SYSTEM_NODE_MIN_VCPU} vCPU and {SYSTEM_NODE_MIN_MEMORY_MIB} MiB for CoreDNS, the "
+                    "controllers and the gateway; fix: use a larger type such as t3.large"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> SystemNodesConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"min_size={self.min_size}, desired_size={self.desired_size}, max_size={self.max_size}; "
+                "rule: min_size <= desired_size <= max_size; fix: adjust the three sizes"
+            )
+        if self.capacity == "spot" and len(self.instance_types) < 2:
+            raise ValueError(
+                f"capacity='spot' with one instance type ({self.instance_types[0]}); rule: spot system nodes "
+                "need at least 2 types so a reclaimed pool can be replaced from another; fix: add e.g. t3a.large"
+            )
+        return self
+
+
+class AutoscalerConfig(_Model):
+    """Cluster-autoscaler timing for GPU nodes (docs/platform.md says why these defaults)."""
+
+    scale_down_unneeded_minutes: int = Field(default=15, ge=1, le=240)
+    scale_down_delay_after_add_minutes: int = Field(default=10, ge=0, le=240)
+    max_node_provision_minutes: int = Field(default=15, ge=5, le=60)
+
+
+class InterruptionConfig(_Model):
+    """How aws-node-termination-handler drains a node that is going away."""
+
+    node_grace_seconds: int = Field(default=110, ge=30)
+    pod_grace_seconds: int = Field(default=90, ge=5)
+
+    @model_validator(mode="after")
+    def _fits_the_notice(self) -> InterruptionConfig:
+        if self.node_grace_seconds > SPOT_NOTICE_SECONDS:
+            raise ValueError(
+                f"node_grace_seconds={self.node_grace_seconds}; rule: a spot reclaim gives {SPOT_NOTICE_SECONDS} s "
+                "notice, so the drain must finish within it; fix: at most 120 (the default 110 leaves time for "
+                "the event to arrive)"
+            )
+        if self.pod_grace_seconds >= self.node_grace_seconds:
+            raise ValueError(
+                f"pod_grace_seconds={self.pod_grace_seconds} >= node_grace_seconds={self.node_grace_seconds}; "
+                "rule: each pod's grace ends before the node's, or the node goes with pods still stopping; "
+                "fix: e.g. pod 90, node 110"
+            )
+        return self
+
+
+class PlatformConfig(_Model):
+    system_nodes: SystemNodesConfig = SystemNodesConfig()
+    addon_versions: dict[Literal["vpc-cni", "kube-proxy", "coredns"], str] = {}
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
+    interruption: InterruptionConfig = InterruptionConfig()
+
+    @field_validator("addon_versions")
+    @classmethod
+    def _builds(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, version in v.items():
+            if not _ADDON_VERSION.match(version):
+                raise ValueError(
+                    f"{name}: {version!r} is not an EKS add-on build; rule: vX.Y.Z-eksbuild.N; "
+                    f"fix: pick one from `aws eks describe-addon-versions --addon-name {name}`"
+                )
+        return v
+
+    def addon_versions_for(self, kubernetes_version: str) -> dict[str, str]:
+        """The pinned build of each add-on for a cluster version, the stack's overrides first."""
+        from infra.platform_versions import ADDON_VERSIONS
+
+        versions = dict(ADDON_VERSIONS.get(kubernetes_version, {}))
+        versions.update((str(name), build) for name, build in self.addon_versions.items())
+        return versions
+
+
+def platform_problems(platform: PlatformConfig, environment: str, kubernetes_version: str) -> list[str]:
+    """Rules across the platform and the rest of the stack (environment, cluster version)."""
+    from infra.platform_versions import ADDON_VERSIONS, ADDONS
+
+    problems: list[str] = []
+    if environment == "prod" and platform.system_nodes.capacity == "spot":
+        problems.append(
+            "platform.system_nodes.capacity: got 'spot' in a prod stack; rule: prod system nodes are on-demand, "
+            "a reclaim must not take the gateway and CoreDNS with it; fix: set capacity: on-demand"
+        )
+    versions = platform.addon_versions_for(kubernetes_version)
+    if missing := [a for a in ADDONS if a not in versions]:
+        problems.append(
+            f"platform.addon_versions: no pinned build of {', '.join(missing)} for Kubernetes {kubernetes_version} "
+            f"(pinned: {', '.join(sorted(ADDON_VERSIONS))}); rule: every add-on version is pinned; fix: set "
+            f"platform.addon_versions.<name> from `aws eks describe-addon-versions --kubernetes-version "
+            f"{kubernetes_version}`"
+        )
+    proxy = versions.get("kube-proxy", "")
+    if proxy and not proxy.startswith(f"v{kubernetes_version}."):
+        problems.append(
+            f"platform.addon_versions.kube-proxy: got {proxy!r} on a {kubernetes_version} cluster; rule: kube-proxy "
+            f"matches the cluster's minor version; fix: use a v{kubernetes_version}.x-eksbuild.N build"
+        )
+    return problems
+
+
 class StackConfig(_Model):
     stack: str
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -371,6 +531,7 @@ class StackConfig(_Model):
     budget: BudgetConfig
     anomaly: AnomalyConfig = AnomalyConfig()
     cache: SharedCacheConfig = SharedCacheConfig()
+    platform: PlatformConfig = PlatformConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -458,6 +619,10 @@ def parse(stack: str, values: dict[str, Any]) -> StackConfig:
     except ValidationError as exc:
         problems += [_format_error(stack, e) for e in exc.errors() if not (e["loc"][:1] == ("network",) and problems)]
         raise ConfigError(stack, problems) from None
+    # Rules across sections, each reported under its own key.
+    problems += [
+        f"{PROJECT}:{p}" for p in platform_problems(cfg.platform, cfg.tags.environment, cfg.cluster.kubernetes_version)
+    ]
     if problems:
         raise ConfigError(stack, problems)
     return cfg

@@ -25,7 +25,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT, ConfigError, load
 from infra.plan import Plan, PlannedResource
-from infra.tokens import EC2_LAUNCH_TEMPLATE, EKS_CLUSTER, SQS_QUEUE
+from infra.tokens import EC2_LAUNCH_TEMPLATE, EKS_CLUSTER, IAM_OPEN_ID_CONNECT_PROVIDER, SQS_QUEUE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ACCOUNT = "123456789012"
@@ -88,6 +88,10 @@ class RecordingEngine(pulumi.runtime.Mocks):
             )
         elif args.typ == EC2_LAUNCH_TEMPLATE:
             state["latestVersion"] = 1
+        elif args.typ == IAM_OPEN_ID_CONNECT_PROVIDER:
+            # IAM's own shape: the issuer without its scheme, which trust policies name.
+            host = str(args.inputs.get("url", "")).removeprefix("https://")
+            state["arn"] = f"arn:aws:iam::{OFFLINE_ACCOUNT}:oidc-provider/{host}"
         elif args.typ == SQS_QUEUE:
             state["url"] = f"https://sqs.{self.region}.amazonaws.com/{OFFLINE_ACCOUNT}/{name}"
         return f"{args.name}-offline", state

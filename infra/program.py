@@ -9,17 +9,29 @@ from infra.components import (
     BudgetAlarms,
     BudgetAlarmsArgs,
     Cluster,
+    ClusterAddons,
+    ClusterAddonsArgs,
     ClusterArgs,
     GpuNodePool,
     GpuNodePoolArgs,
+    InterruptionQueue,
+    InterruptionQueueArgs,
     Network,
     NetworkArgs,
     ScalingSchedule,
     ScalingScheduleArgs,
     SharedCache,
     SharedCacheArgs,
+    SystemNodes,
+    SystemNodesArgs,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
 )
+from infra.components.kubernetes_provider import KubernetesAccess, KubernetesAccessArgs
+from infra.components.platform_controllers import PlatformControllers, PlatformControllersArgs
 from infra.config import PROJECT, StackConfig
+from infra.platform_iam import cluster_autoscaler_policy, node_termination_handler_policy
+from infra.platform_values import AUTOSCALER_SERVICE_ACCOUNT, NTH_MANAGED_TAG, NTH_SERVICE_ACCOUNT, PLATFORM_NAMESPACE
 from infra.registrations import COST_OUTPUT, cost_summary_output, expected_cost_output, record_registrations
 
 STACK_TAG_KEY = "frugal-stack"
@@ -65,6 +77,8 @@ def build(cfg: StackConfig) -> None:
                 subnet_ids=network.private_subnet_ids,
                 scheduled=pool.name in scheduled,
                 tags=tags,
+                # The termination handler drains only nodes with this tag: the GPU groups', never others.
+                extra_asg_tags={NTH_MANAGED_TAG: "true"},
             ),
             within,
         )
@@ -76,6 +90,7 @@ def build(cfg: StackConfig) -> None:
             ScalingScheduleArgs(schedule=cfg.schedule, asg_names={n: p.asg_name for n, p in pools.items()}),
             within,
         )
+    build_platform(cfg, cluster_name, network, cluster, pools, tags, provider)
     if cfg.cache.enabled:
         shared_cache = SharedCache(
             "cache",
@@ -120,3 +135,107 @@ def build(cfg: StackConfig) -> None:
     # The cost model's expected figure over the registrations above, so `pulumi preview` shows it
     # ("unknown" while a value it depends on is not known yet).
     pulumi.export(COST_OUTPUT, expected_cost_output(recorder, PROJECT, cfg.stack))
+
+
+def build_platform(
+    cfg: StackConfig,
+    cluster_name: str,
+    network: Network,
+    cluster: Cluster,
+    pools: dict[str, GpuNodePool],
+    tags: dict[str, str],
+    provider: aws.Provider,
+) -> None:
+    """What makes the cluster able to run workloads: system nodes, add-ons, identities, controllers."""
+    platform = cfg.platform
+    within = pulumi.ResourceOptions(providers=[provider])
+    system = SystemNodes(
+        "system",
+        SystemNodesArgs(
+            config=platform.system_nodes,
+            cluster_name=cluster.name,
+            node_group_name=f"{cluster_name}-system",
+            subnet_ids=network.private_subnet_ids,
+            cluster_security_group_id=cluster.security_group_id,
+            tags=tags,
+        ),
+        within,
+    )
+    addons = ClusterAddons(
+        "addons",
+        ClusterAddonsArgs(
+            cluster_name=cluster.name,
+            versions=platform.addon_versions_for(cfg.cluster.kubernetes_version),
+            tags=tags,
+            nodes=system.node_group,
+        ),
+        within,
+    )
+    queue = InterruptionQueue(
+        "interruptions",
+        InterruptionQueueArgs(
+            name_prefix=cluster_name, asg_names=pulumi.Output.all(*[p.asg_name for p in pools.values()]), tags=tags
+        ),
+        within,
+    )
+    account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    autoscaler = WorkloadIdentity(
+        "autoscaler-identity",
+        WorkloadIdentityArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace=PLATFORM_NAMESPACE,
+            service_account=AUTOSCALER_SERVICE_ACCOUNT,
+            policy=account.apply(
+                lambda acct: cluster_autoscaler_policy(region=cfg.region, account=acct, cluster_name=cluster_name)
+            ),
+            description=f"cluster-autoscaler of {cluster_name} (IRSA)",
+            tags=tags,
+        ),
+        within,
+    )
+    handler = WorkloadIdentity(
+        "termination-handler-identity",
+        WorkloadIdentityArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace=PLATFORM_NAMESPACE,
+            service_account=NTH_SERVICE_ACCOUNT,
+            policy=pulumi.Output.all(account, queue.queue_arn).apply(
+                lambda v: node_termination_handler_policy(
+                    region=cfg.region, account=v[0], queue_arn=v[1], stack_tag=(STACK_TAG_KEY, tags[STACK_TAG_KEY])
+                )
+            ),
+            description=f"aws-node-termination-handler of {cluster_name} (IRSA)",
+            tags=tags,
+        ),
+        within,
+    )
+    access = KubernetesAccess(
+        "kubernetes",
+        KubernetesAccessArgs(
+            cluster_name=cluster_name,
+            endpoint=cluster.endpoint,
+            certificate_authority=cluster.certificate_authority,
+            region=cfg.region,
+        ),
+        within,
+    )
+    PlatformControllers(
+        "controllers",
+        PlatformControllersArgs(
+            config=platform,
+            pools=list(cfg.pools),
+            cluster_name=cluster_name,
+            region=cfg.region,
+            kubernetes_version=cfg.cluster.kubernetes_version,
+            autoscaler_role_arn=autoscaler.role_arn,
+            termination_handler_role_arn=handler.role_arn,
+            interruption_queue_url=queue.queue_url,
+            provider=access.provider,
+            wait_for=[system.node_group, *addons.addons.values()],
+        ),
+        within,
+    )
+    pulumi.export("system_node_group", system.node_group_name)
+    pulumi.export("interruption_queue_url", queue.queue_url)

@@ -140,7 +140,11 @@ def _plain(value: Any) -> Any:
 # not known yet; none of them changes a price (the cost model matches groups to their templates and
 # schedules through the dependencies instead). Any other unknown input of a priced resource does.
 _REFERENCE_KEY = re.compile(r"(?:Ids?|Arns?|Identifiers|Name|Actions)$|^(?:arn|userData)$")
-_REFERENCE_PATHS = {("launchTemplateSpecification", "version"), ("launchTemplate", "version")}
+_REFERENCE_PATHS = {
+    ("launchTemplateSpecification", "version"),
+    ("launchTemplate", "version"),
+    ("launchTemplate", "id"),
+}
 
 
 def _price_inputs_unknown(value: Any, path: tuple[str, ...] = ()) -> list[str]:

@@ -14,17 +14,24 @@ from infra.tokens import (
     AUTOSCALING_GROUP,
     AUTOSCALING_SCHEDULE,
     BUDGETS_BUDGET,
+    CLOUDWATCH_EVENT_RULE,
     CLOUDWATCH_LOG_GROUP,
     CLOUDWATCH_METRIC_ALARM,
     COSTEXPLORER_ANOMALY_SUBSCRIPTION,
     EC2_LAUNCH_TEMPLATE,
     EC2_SUBNET,
     EC2_VPC,
+    EKS_ADDON,
     EKS_CLUSTER,
+    EKS_NODE_GROUP,
     ELASTICACHE_REPLICATION_GROUP,
     KMS_KEY,
+    KUBERNETES_CONFIG_GROUP,
+    KUBERNETES_HELM_RELEASE,
+    KUBERNETES_PROVIDER,
     SNS_TOPIC,
     SNS_TOPIC_SUBSCRIPTION,
+    SQS_QUEUE,
 )
 
 
@@ -71,7 +78,32 @@ def _cluster(i: dict[str, Any]) -> str:
     )
 
 
+def _node_group(i: dict[str, Any]) -> str:
+    scaling = i.get("scalingConfig", {})
+    return (
+        f"{i.get('capacityType')} {', '.join(i.get('instanceTypes', []))}; size {scaling.get('minSize')}/"
+        f"{scaling.get('desiredSize')}/{scaling.get('maxSize')} (min/desired/max); labels {i.get('labels')}"
+    )
+
+
+def _release(i: dict[str, Any]) -> str:
+    repo = i.get("repositoryOpts", {}).get("repo")
+    return f"chart {i.get('chart')} {i.get('version')}{f' from {repo}' if repo else ''} into {i.get('namespace')}"
+
+
+def _config_group(i: dict[str, Any]) -> str:
+    objs = i.get("objs") or []
+    return ", ".join(f"{o.get('kind')}/{o.get('metadata', {}).get('name')}" for o in objs if isinstance(o, dict))
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    EKS_NODE_GROUP: _node_group,
+    EKS_ADDON: lambda i: f"{i.get('addonName')} {i.get('addonVersion')}",
+    KUBERNETES_HELM_RELEASE: _release,
+    KUBERNETES_CONFIG_GROUP: _config_group,
+    SQS_QUEUE: lambda i: f"SSE-SQS {i.get('sqsManagedSseEnabled')}; retention {i.get('messageRetentionSeconds')} s",
+    CLOUDWATCH_EVENT_RULE: lambda i: _short(i.get("eventPattern", ""), 100),
+    KUBERNETES_PROVIDER: lambda i: "kubeconfig from the cluster's outputs, `aws eks get-token` exec auth",
     AUTOSCALING_GROUP: _asg,
     EC2_LAUNCH_TEMPLATE: _launch_template,
     AUTOSCALING_SCHEDULE: _schedule,

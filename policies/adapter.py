@@ -26,6 +26,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, _is_unknown, unknown_checking_proxy
 
 from infra.plan import UNKNOWN, Plan, PlannedResource
+from infra.tokens import KUBERNETES_CONFIG_GROUP
 from policies.props import plain
 
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -153,7 +154,21 @@ def plan_from_stack(args: StackValidationArgs) -> Plan:
     )
 
 
+# Components that provider packages implement (multi-language components): not custom resources.
+PROVIDER_COMPONENTS = frozenset(
+    {
+        KUBERNETES_CONFIG_GROUP,
+        "kubernetes:yaml/v2:ConfigFile",
+        "kubernetes:helm.sh/v4:Chart",
+        "kubernetes:kustomize/v2:Directory",
+    }
+)
+
+
 def _custom(resource_type: str) -> bool:
     # The analyzer protocol does not say whether a resource is custom: provider packages' types
-    # (aws:..., kubernetes:...) are; our component tokens (frugal:..., infra/components/_base.py) are not.
+    # (aws:..., kubernetes:...) are, except their multi-language components; our component tokens
+    # (frugal:..., infra/components/_base.py) are not.
+    if resource_type in PROVIDER_COMPONENTS:
+        return False
     return resource_type.split(":", 1)[0] not in (COMPONENT_PACKAGE, "pulumi")

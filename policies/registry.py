@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import alert_rules, cost_rules, security_rules, stack_rules
+from policies import alert_rules, cost_rules, kubernetes_rules, security_rules, stack_rules
 
 PACK_NAME = "frugal-guardrails"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
@@ -126,6 +126,40 @@ RULES: tuple[Rule, ...] = (
         stack_rules.NODE_ROLE_CONFIG,
     ),
     Rule("s3-public-access-blocked", "security", "stack", stack_rules.s3_public_access_blocked, C, {}),
+    # what runs on the cluster (policies/kubernetes_rules.py)
+    Rule(
+        "helm-chart-pinned",
+        "security",
+        "resource",
+        kubernetes_rules.helm_chart_pinned,
+        H,
+        kubernetes_rules.PINNED_CONFIG,
+    ),
+    Rule(
+        "workload-runs-as-non-root",
+        "security",
+        "resource",
+        kubernetes_rules.workload_runs_as_non_root,
+        H,
+        kubernetes_rules.NON_ROOT_CONFIG,
+    ),
+    Rule(
+        "workload-resource-requests",
+        "cost",
+        "resource",
+        kubernetes_rules.workload_resource_requests,
+        M,
+        kubernetes_rules.REQUESTS_CONFIG,
+    ),
+    Rule(
+        "controllers-on-system-nodes",
+        "cost",
+        "resource",
+        kubernetes_rules.controllers_on_system_nodes,
+        M,
+        kubernetes_rules.SYSTEM_NODES_CONFIG,
+    ),
+    Rule("interruption-queue-for-spot", "cost", "stack", kubernetes_rules.interruption_queue_for_spot, H, {}),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 

@@ -44,6 +44,8 @@ class Cluster(pulumi.ComponentResource):
     service_cidr: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    """The issuer URL of the cluster's service-account tokens (IRSA trust policies name its host)."""
     node_role_arn: pulumi.Output[str]
     node_instance_profile_arn: pulumi.Output[str]
 
@@ -137,6 +139,7 @@ class Cluster(pulumi.ComponentResource):
             lambda v: _present(v.cluster_security_group_id, "cluster security group")
         )
         self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer = issuer
         self.node_role_arn = node_role.arn
         self.node_instance_profile_arn = profile.arn
         self.register_outputs(
@@ -147,6 +150,7 @@ class Cluster(pulumi.ComponentResource):
                 "service_cidr": self.service_cidr,
                 "security_group_id": self.security_group_id,
                 "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
                 "node_role_arn": self.node_role_arn,
                 "node_instance_profile_arn": self.node_instance_profile_arn,
             }

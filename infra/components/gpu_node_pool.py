@@ -33,6 +33,8 @@ class GpuNodePoolArgs(ComponentArgs):
     scheduled: bool
     """True when a ScalingSchedule drives this pool's sizes, so Pulumi must not reset them."""
     tags: dict[str, str]
+    extra_asg_tags: dict[str, str] = {}
+    """Tags for the group and its instances only, such as the termination handler's managed tag."""
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -119,6 +121,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": str(
                 min(gpus_per_instance(t) for t in pool.instance_types)
             ),
+            **args.extra_asg_tags,
         }
         # Scheduled actions and the cluster autoscaler own the sizes after creation; without this
         # every `pulumi up` would undo them.

@@ -81,7 +81,7 @@ def estimate_plan(
     on = on or datetime.now(UTC).date()
     warnings: list[str] = list(plan.warnings)
     assumptions: list[str] = list(ASSUMPTIONS)
-    ctx = Context(catalog=catalog, usage=usage, on=on, warnings=warnings, assumptions=assumptions)
+    ctx = Context(catalog=catalog, usage=usage, on=on, warnings=warnings, assumptions=assumptions, plan=plan)
 
     regions = sorted({str(r.inputs["region"]) for r in plan.of_type("pulumi:providers:aws") if r.inputs.get("region")})
     if any(region != REGION for region in regions):

@@ -81,6 +81,7 @@ PRICES: dict[str, Price] = {
         _p("secretsmanager.secret_month", "0.40", "USD per secret-month", AWS_SM, "2023-01-01"),
         _p("lambda.requests_million", "0.20", "USD per 1M requests", AWS_LAMBDA, "2023-01-01"),
         _p("lambda.gb_second", "0.0000166667", "USD per GB-second", AWS_LAMBDA, "2023-01-01"),
+        # Every API call is a request (a long poll too); the 1M free requests a month are not applied.
         _p("sqs.requests_million", "0.40", "USD per 1M standard-queue requests", AWS_SQS, "2023-01-01"),
         _p("dynamodb.write_million", "0.625", "USD per 1M on-demand write request units", AWS_DDB, "2024-11-01"),
         _p("dynamodb.read_million", "0.125", "USD per 1M on-demand read request units", AWS_DDB, "2024-11-01"),

@@ -16,9 +16,11 @@ from typing import Any, overload
 
 from infra.catalog import Catalog
 from infra.cost.model import CostComponent, Range, ResourceCost
+from infra.cost.node_groups import node_group_spec
+from infra.cost.pools import price_pool
 from infra.cost.prices import Price, eks_hourly, elasticache_node_hour, price
 from infra.cost.usage import Usage
-from infra.plan import PlannedResource
+from infra.plan import Plan, PlannedResource
 from infra.schedule import HOURS_PER_MONTH
 from infra.tokens import (
     ALB_LOAD_BALANCER,
@@ -26,6 +28,8 @@ from infra.tokens import (
     AUTOSCALING_LIFECYCLE_HOOK,
     AUTOSCALING_SCHEDULE,
     BUDGETS_BUDGET,
+    CLOUDWATCH_EVENT_RULE,
+    CLOUDWATCH_EVENT_TARGET,
     CLOUDWATCH_LOG_GROUP,
     CLOUDWATCH_METRIC_ALARM,
     COSTEXPLORER_ANOMALY_MONITOR,
@@ -47,7 +51,9 @@ from infra.tokens import (
     EC2_VPC,
     EKS_ACCESS_ENTRY,
     EKS_ACCESS_POLICY_ASSOCIATION,
+    EKS_ADDON,
     EKS_CLUSTER,
+    EKS_NODE_GROUP,
     ELASTICACHE_CLUSTER,
     ELASTICACHE_REPLICATION_GROUP,
     ELASTICACHE_SUBNET_GROUP,
@@ -125,7 +131,15 @@ FREE: dict[str, str] = {
     S3_BUCKET_PUBLIC_ACCESS_BLOCK: "free",
     SQS_QUEUE_POLICY: "free",
     SQS_REDRIVE_ALLOW_POLICY: "free",
+    EKS_ADDON: "EKS add-ons are free; their pods run on priced nodes",
+    # "Events published by AWS services are free" (https://aws.amazon.com/eventbridge/pricing/,
+    # default event bus; not re-verified offline): the rules match only AWS service events.
+    CLOUDWATCH_EVENT_RULE: "matches AWS service events only, which EventBridge delivers free",
+    CLOUDWATCH_EVENT_TARGET: "free (deliveries of AWS service events are free)",
 }
+# Whole providers whose resources are free: Kubernetes objects (Helm releases, namespaces, and the
+# objects a real preview lists under a ConfigGroup) cost nothing themselves; they run on priced nodes.
+FREE_PACKAGES: dict[str, str] = {"kubernetes": "in-cluster object: runs on the cluster's priced nodes"}
 PRICED_ELSEWHERE = {AUTOSCALING_GROUP}
 
 
@@ -136,6 +150,8 @@ class Context:
     on: date
     warnings: list[str]
     assumptions: list[str]
+    plan: Plan | None = None
+    """The whole plan, for resources priced with another one (a node group with its launch template)."""
 
 
 @overload
@@ -300,12 +316,26 @@ def _secret(r: PlannedResource, ctx: Context) -> list[CostComponent]:
 
 
 def _sqs_queue(r: PlannedResource, ctx: Context) -> list[CostComponent]:
-    requests, src = ctx.usage.get("sqs_requests_per_month", r.name, r.urn)
+    # A queue an in-cluster worker long-polls is billed for every poll; a Lambda's polls are priced
+    # with its event source mapping, so other queues carry only their own messages.
+    worker = _polled_by_a_worker(r, ctx)
+    key = "sqs_worker_poll_requests_per_month" if worker else "sqs_requests_per_month"
+    requests, src = ctx.usage.get(key, r.name, r.urn)
+    name = "requests (long polls by an in-cluster worker, messages, deletes)" if worker else "requests"
     return [
         component(
-            "requests", "messaging", requests / 1_000_000, "1M requests", price("sqs.requests_million"), f"usage: {src}"
+            name, "messaging", requests / 1_000_000, "1M requests", price("sqs.requests_million"), f"usage: {src}"
         )
     ]
+
+
+def _polled_by_a_worker(r: PlannedResource, ctx: Context) -> bool:
+    """An EventBridge target that no Lambda event source consumes: a worker outside AWS polls it (its
+    polls are not priced with any other resource). A Lambda's polling is priced with its mapping."""
+    if ctx.plan is None:
+        return False
+    consumers = {x.type for x in ctx.plan.resources if r.urn in x.dependencies}
+    return CLOUDWATCH_EVENT_TARGET in consumers and LAMBDA_EVENT_SOURCE_MAPPING not in consumers
 
 
 def _event_source(r: PlannedResource, ctx: Context) -> list[CostComponent]:
@@ -382,6 +412,15 @@ def _instance(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     return [component(f"{itype} (on-demand)", "compute-on-demand", HOURS_PER_MONTH, "hours", item)]
 
 
+def _node_group(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    spec = node_group_spec(r, ctx.plan)
+    cost, _, warnings = price_pool(spec, ctx.catalog, r.type)
+    ctx.warnings.extend(warnings)
+    ctx.assumptions.extend(spec.notes)
+    return cost.components
+
+
+
 PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = {
     EKS_CLUSTER: _eks,
     EC2_NAT_GATEWAY: _nat,
@@ -400,6 +439,7 @@ PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = 
     SQS_QUEUE: _sqs_queue,
     LAMBDA_EVENT_SOURCE_MAPPING: _event_source,
     DYNAMODB_TABLE: _dynamodb,
+    EKS_NODE_GROUP: _node_group,
 }
 
 
@@ -407,8 +447,9 @@ def price_resource(r: PlannedResource, ctx: Context) -> ResourceCost | None:
     """The resource's cost; None when it is not a billable resource of its own (components, providers)."""
     if not r.custom or r.type.startswith("pulumi:") or r.type in PRICED_ELSEWHERE:
         return None
-    if r.type in FREE:
-        return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=FREE[r.type])
+    free = FREE.get(r.type) or FREE_PACKAGES.get(r.type.split(":", 1)[0])
+    if free is not None:
+        return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=free)
     pricer = PRICERS.get(r.type)
     if pricer is None:
         return ResourceCost(

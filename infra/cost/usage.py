@@ -15,6 +15,10 @@ preview without a usage file over- rather than under-states usage-based cost:
   (5 pollers x 20 s long polls = 657,000 in a 730-hour month, rounded up; AWS does not publish the
   idle poller count, so measure it from the queue's NumberOfEmptyReceives and override).
 - DynamoDB on-demand: 10,000 writes and 10,000 reads a month, 1 GB stored, per table.
+- SQS queues that an in-cluster worker long-polls (the termination handler's: an EventBridge target
+  that no Lambda consumes): 300,000 requests a month, messages and deletes included. The handler
+  long-polls 20 s at a time, about 130,000 receives a month per replica; two replicas plus the rare
+  messages and deletes stay below.
 
 File format (`--usage FILE`), every key optional:
 
@@ -45,6 +49,7 @@ DEFAULTS: dict[str, Decimal] = {
     "dynamodb_writes_per_month": Decimal(10_000),
     "dynamodb_reads_per_month": Decimal(10_000),
     "dynamodb_storage_gb": Decimal(1),
+    "sqs_worker_poll_requests_per_month": Decimal(300_000),
 }
 
 

@@ -24,7 +24,8 @@ def as_create_preview(plan: Plan) -> dict:
     steps = []
     for r in plan.resources:
         inputs = json.loads(json.dumps(r.inputs))
-        deps: dict[str, list[str]] = {}
+        # A real preview records every resource's dependencies, as the engine received them.
+        deps: dict[str, list[str]] = {k: list(v) for k, v in r.property_dependencies.items()}
         if r.type == "aws:autoscaling/schedule:Schedule":
             target = groups[inputs["autoscalingGroupName"]]
             inputs["autoscalingGroupName"] = UNKNOWN
@@ -42,7 +43,7 @@ def as_create_preview(plan: Plan) -> dict:
             "parent": r.parent,
             "provider": f"{r.provider}::{UNKNOWN}" if r.provider else None,
             "propertyDependencies": deps,
-            "dependencies": [u for v in deps.values() for u in v],
+            "dependencies": sorted({*r.dependencies, *(u for v in deps.values() for u in v)}),
         }
         steps.append({"op": "create", "urn": r.urn, "newState": state})
     return {"steps": steps, "changeSummary": {"create": len(steps)}}

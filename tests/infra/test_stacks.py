@@ -100,8 +100,13 @@ def test_each_pool_drains_before_termination(any_plan: Plan):
         assert hook["defaultResult"] == "CONTINUE" and hook["heartbeatTimeout"] == 300, "bounded wait, then go"
 
 
+def gpu_templates(plan: Plan) -> list[PlannedResource]:
+    """The GPU pools' launch templates (the system node group has its own, checked in test_platform.py)."""
+    return [lt for lt in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate") if lt.name.startswith("pool-")]
+
+
 def test_launch_templates_require_imdsv2_and_encrypt_the_root_volume(any_plan: Plan):
-    templates = any_plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    templates = gpu_templates(any_plan)
     assert templates, "every pool has a launch template"
     for lt in templates:
         meta = lt.inputs["metadataOptions"]
@@ -121,7 +126,7 @@ def test_the_ami_is_the_accelerated_al2023_image_of_the_cluster_version(any_plan
 
 
 def test_user_data_joins_the_cluster_with_labels_taints_and_the_lifecycle_label(any_plan: Plan):
-    for lt in any_plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+    for lt in gpu_templates(any_plan):
         text = base64.b64decode(lt.inputs["userData"]).decode()
         assert "kind: NodeConfig" in text and "name: frugal-llm-" in text, "nodeadm joins the right cluster"
         assert "--register-with-taints=nvidia.com/gpu=true:NoSchedule" in text, "only GPU pods land here"

@@ -20,7 +20,7 @@ def test_properties_arrive_as_the_engine_sends_them(dev_plan: Plan) -> None:
 
 
 def test_a_plan_unknown_becomes_the_engines_unknown_again(dev_plan: Plan) -> None:
-    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate", "pool-small-lt")
     unknown = lt.model_copy(update={"inputs": changed(lt.inputs, {"imageId": "<unknown>"})})
     args = resource_args(unknown, dev_plan)
     with pytest.raises(UnknownValueError):

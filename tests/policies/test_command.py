@@ -63,7 +63,7 @@ def test_a_bad_preview_file_exits_4_and_groups_findings_by_level(
     tmp_path: Path, dev_plan: Plan, capsys: pytest.CaptureFixture[str]
 ) -> None:
     asg = one(dev_plan, "aws:autoscaling/group:Group")
-    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate", "pool-small-lt")
     edits = {
         asg.urn: {"mixedInstancesPolicy.instancesDistribution.spotAllocationStrategy": "lowest-price"},
         lt.urn: {"metadataOptions.httpTokens": "optional"},

@@ -86,7 +86,7 @@ def test_a_configured_pack_reports_imdsv1_as_a_mandatory_violation(analyzer, dev
         ),
         timeout=30,
     )
-    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate", "pool-small-lt")
     bad = changed(lt.inputs, {"metadataOptions.httpTokens": "optional"})
     response = analyzer.Analyze(
         pb.AnalyzeRequest(urn=lt.urn, type=lt.type, name=lt.name, properties=struct(bad)), timeout=60

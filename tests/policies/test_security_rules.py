@@ -13,6 +13,7 @@ from policies import security_rules
 from tests.fakes import DELETE, Violations, one, planned, resource_args
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
+GPU_LT = "pool-small-lt"
 EKS = "aws:eks/cluster:Cluster"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 
@@ -39,12 +40,14 @@ def sg(*ingress: dict) -> object:
     ],
 )
 def test_the_dev_stacks_resources_pass_the_security_rules(dev_plan: Plan, rule, type_: str) -> None:
-    resource = one(dev_plan, type_)
-    assert run(rule, resource_args(resource, dev_plan)) == [], f"{rule.__name__} must accept the dev {type_}"
+    resources = dev_plan.of_type(type_)
+    assert resources, f"the dev plan has a {type_}"
+    for resource in resources:
+        assert run(rule, resource_args(resource, dev_plan)) == [], f"{rule.__name__} must accept {resource.name}"
 
 
 def test_imdsv1_allowed_by_a_launch_template_is_a_violation(dev_plan: Plan) -> None:
-    lt = one(dev_plan, LT)
+    lt = one(dev_plan, LT, GPU_LT)
     found = run(
         security_rules.imdsv2_required, resource_args(lt, dev_plan, **{"metadataOptions.httpTokens": "optional"})
     )
@@ -53,19 +56,19 @@ def test_imdsv1_allowed_by_a_launch_template_is_a_violation(dev_plan: Plan) -> N
 
 
 def test_a_launch_template_without_metadata_options_is_a_violation(dev_plan: Plan) -> None:
-    lt = one(dev_plan, LT)
+    lt = one(dev_plan, LT, GPU_LT)
     found = run(security_rules.imdsv2_required, resource_args(lt, dev_plan, metadataOptions=DELETE))
     assert "httpTokens=unset (unset: the AMI's default" in found.text(), "unset is called out as the AMI default"
 
 
 def test_a_disabled_metadata_service_needs_no_tokens(dev_plan: Plan) -> None:
-    lt = one(dev_plan, LT)
+    lt = one(dev_plan, LT, GPU_LT)
     args = resource_args(lt, dev_plan, metadataOptions={"httpEndpoint": "disabled"})
     assert run(security_rules.imdsv2_required, args) == [], "no IMDS at all cannot leak credentials"
 
 
 def test_unencrypted_ebs_in_a_launch_template_or_a_volume_is_a_violation(dev_plan: Plan) -> None:
-    lt = one(dev_plan, LT)
+    lt = one(dev_plan, LT, GPU_LT)
     found = run(
         security_rules.ebs_encrypted, resource_args(lt, dev_plan, **{"blockDeviceMappings.0.ebs.encrypted": "false"})
     )

@@ -80,7 +80,7 @@ def test_without_a_budget_the_cost_rule_says_it_has_nothing_to_compare_with(bad_
 
 
 def test_a_value_unknown_during_preview_gives_an_advisory_cannot_run(dev_plan: Plan) -> None:
-    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    lt = one(dev_plan, "aws:ec2/launchTemplate:LaunchTemplate", "pool-small-lt")
     unknown = lt.model_copy(update={"inputs": changed(lt.inputs, {"metadataOptions.httpTokens": "<unknown>"})})
     plan = dev_plan.model_copy(update={"resources": [unknown if r.urn == lt.urn else r for r in dev_plan.resources]})
     report = evaluate(plan, PROD_CONFIG)
