@@ -1,4 +1,4 @@
-"""Admission: slots, the bounded queue, priorities, deadlines on a fake clock, scale from zero, metrics, KEDA figures."""
+"""Admission: slots, the bounded queue, priority, deadlines on a fake clock, scale from zero, metrics, KEDA."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ class Tier:
 def make(tier: Tier, clock: FakeClock, **kw: object) -> tuple[Admission, CollectorRegistry]:
     registry = CollectorRegistry()
     a = Admission(
-        "small", lambda: tier.slots, lambda: tier.replicas, clock=clock, metrics=AdmissionMetrics.create(registry), **kw  # type: ignore[arg-type]
+        "small",
+        lambda: tier.slots,
+        lambda: tier.replicas,
+        clock=clock,
+        metrics=AdmissionMetrics.create(registry),
+        **kw,  # type: ignore[arg-type]
     )
     return a, registry
 
@@ -51,7 +56,7 @@ async def test_a_full_queue_is_refused_synchronously_with_retry_after_from_obser
 ) -> None:
     a, registry = make(Tier(2), clock, max_queue=1)
     p = a.enter().permit
-    assert p is not None
+    assert p is not None, "a slot is free"
     clock.advance(6.0)
     p.release()  # one observed service of 6 s
     a.enter(), a.enter()
@@ -63,13 +68,14 @@ async def test_a_full_queue_is_refused_synchronously_with_retry_after_from_obser
     assert exc.retry_after_s == 6, "(1 queued + 1) x 6 s / 2 slots = 6 s"
     assert exc.headers == {"Retry-After": "6"}, "the header the error boundary sends"
     assert exc.body()["error"]["type"] == "rate_limit_error", "OpenAI's shape for rate limits"
-    assert registry.get_sample_value("frugal_admission_rejections_total", {"tier": "small", "reason": "queue_full"}) == 1
+    rejected = registry.get_sample_value("frugal_admission_rejections_total", {"tier": "small", "reason": "queue_full"})
+    assert rejected == 1, "the refusal is counted by reason"
     assert registry.get_sample_value("frugal_admission_queued", {"tier": "small"}) == 1, "queue depth is exported"
 
 
 async def test_a_queued_request_past_its_wait_is_refused_with_429(clock: FakeClock) -> None:
     a, registry = make(Tier(1), clock, max_wait_s=10.0)
-    assert a.enter().permit is not None
+    assert a.enter().permit is not None, "the one slot is free"
     entry = a.enter()
     waiter = asyncio.ensure_future(entry.wait())
     await asyncio.sleep(0)
@@ -81,13 +87,15 @@ async def test_a_queued_request_past_its_wait_is_refused_with_429(clock: FakeClo
         await waiter
     assert info.value.reason == "wait_timeout" and info.value.status == 429, "refused as overloaded"
     assert a.queued == 0, "it left the queue"
-    assert registry.get_sample_value("frugal_admission_rejections_total", {"tier": "small", "reason": "wait_timeout"})
+    labels = {"tier": "small", "reason": "wait_timeout"}
+    timed_out = registry.get_sample_value("frugal_admission_rejections_total", labels)
+    assert timed_out == 1, "the expiry is counted as a wait timeout"
 
 
 async def test_higher_priority_goes_first_and_equal_priority_is_fifo(clock: FakeClock) -> None:
     a, _ = make(Tier(1), clock, max_queue=10)
     held = a.enter().permit
-    assert held is not None
+    assert held is not None, "the one slot is free"
     order: list[str] = []
 
     async def go(name: str, priority: int) -> None:
@@ -105,7 +113,7 @@ async def test_higher_priority_goes_first_and_equal_priority_is_fifo(clock: Fake
 async def test_a_cancelled_waiter_leaves_the_queue_without_taking_a_slot(clock: FakeClock) -> None:
     a, _ = make(Tier(1), clock)
     held = a.enter().permit
-    assert held is not None
+    assert held is not None, "the one slot is free"
     task = asyncio.ensure_future(a.admit())
     await asyncio.sleep(0)
     task.cancel()
@@ -133,7 +141,8 @@ async def test_a_tier_at_zero_replicas_queues_for_the_wake_time_then_answers_503
     with pytest.raises(TierAsleep) as info:
         await waiter
     assert info.value.status == 503 and info.value.retry_after_s == 120, "503 with Retry-After (capped at 120 s)"
-    assert registry.get_sample_value("frugal_admission_rejections_total", {"tier": "small", "reason": "asleep"})
+    asleep = registry.get_sample_value("frugal_admission_rejections_total", {"tier": "small", "reason": "asleep"})
+    assert asleep == 1, "the wake timeout is counted as asleep"
 
 
 async def test_a_tier_waking_up_serves_its_queued_requests(clock: FakeClock) -> None:
@@ -159,7 +168,7 @@ async def test_a_tier_waking_up_serves_its_queued_requests(clock: FakeClock) -> 
 
 async def test_a_waiter_that_would_expire_in_real_time_is_refused_without_a_timer(clock: FakeClock) -> None:
     a, _ = make(Tier(1), clock, max_wait_s=0.0)
-    assert a.enter().permit is not None
+    assert a.enter().permit is not None, "the one slot is free"
     with pytest.raises(Rejected, match="waited 0.0s"):
         await a.admit()
     assert a.queued == 0, "a zero wait leaves nothing behind"

@@ -52,7 +52,7 @@ async def test_slots_come_from_props_and_pick_prefers_the_replica_with_most_free
     assert urls[:2] == ["http://a:1", "http://a:1"], f"a (4 free) takes requests while it has more free slots: {urls}"
     assert urls[2] in ("http://a:1", "http://b:1"), "with 2 free each, the third may go to either"
     for lease in leases:
-        assert lease is not None
+        assert lease is not None, "every request got a replica"
         lease.release()
         lease.release()
     assert rs.in_flight == 0, "releases are counted once each, however often they are called"
