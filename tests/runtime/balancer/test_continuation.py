@@ -32,8 +32,13 @@ class Upstream:
         self.bodies: list[dict[str, Any]] = []
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        c = {"id": f"chatcmpl-{self.name}", "created": len(self.name), "model": self.name,
-             "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+        c = {
+            "id": f"chatcmpl-{self.name}",
+            "created": len(self.name),
+            "model": self.name,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return b"data: " + orjson.dumps(c)
 
     async def events(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
