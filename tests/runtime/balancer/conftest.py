@@ -1,8 +1,13 @@
-"""Fixtures of the load-balancing building blocks: a settable clock and the asyncio backend."""
+"""Fixtures of the load-balancing building blocks: a settable clock, the asyncio backend, two real llama-servers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from runtime.assets import AssetError
+from tests.runtime.balancer.llama_pair import LlamaPair
 
 
 @pytest.fixture
@@ -26,3 +31,15 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def llama_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaPair]:
+    try:
+        pair = LlamaPair(tmp_path_factory.mktemp("llama-pair"))
+    except AssetError as exc:
+        pytest.fail(f"real-component tests need the built llama-server and the model: {exc}")
+    try:
+        yield pair.ensure()
+    finally:
+        pair.stop()
