@@ -1,0 +1,121 @@
+"""Semantic cache lookups: 16 concurrent (micro-batched embeddings) against one at a time.
+
+    PYTHONPATH=. python -m bench.embed_batching [--queries 256] [--stored 200] [--rounds 3] [--intra-op-threads 1]
+
+Runs the real FrugalCache with the real MiniLM ONNX embedder over QQP questions (data/shared):
+`--stored` questions are cached first, then `--queries` other questions are looked up (semantic
+misses and a few hits: each costs an embedding, candidates and verification). Three ways, side by
+side in one process and interleaved round by round so machine load hits them alike:
+
+- sequential: one lookup at a time, as a lone client would send them;
+- concurrent-16, unbatched: 16 lookups in flight, embed_max_batch=1 (each embedding runs alone);
+- concurrent-16, micro-batched: 16 in flight with the production settings (embed_max_batch 32,
+  embed_max_wait_ms 2): concurrent lookups share one model run.
+
+Prints the machine, queries/s per way and round, the medians, and the batched/sequential ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from typing import Any
+
+from bench.common import QQP
+from bench.machine import machine
+from runtime.cache.cache import FrugalCache
+from runtime.cache.embedder import OnnxEmbedder
+from runtime.cache.evaluate import load_pairs
+from runtime.cache.protocol import CacheRequest
+from runtime.cache.settings import CacheSettings
+
+SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer briefly."}
+
+
+def request(text: str) -> CacheRequest:
+    messages = [SYSTEM, {"role": "user", "content": text}]
+    return CacheRequest("acme", "small", messages, {"temperature": 0, "max_tokens": 256}, semantic_enabled=True)
+
+
+def answer(text: str) -> dict[str, Any]:
+    return {
+        "id": "x", "object": "chat.completion", "created": 1, "model": "small",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 120, "total_tokens": 160},
+    }  # fmt: skip
+
+
+async def build(embedder: OnnxEmbedder, stored: list[str], max_batch: int) -> FrugalCache:
+    cache = FrugalCache(CacheSettings(embed_max_batch=max_batch), embedder=embedder)
+    await asyncio.gather(*(cache.store(request(t), answer(t), "small") for t in stored))
+    return cache
+
+
+async def sequential(cache: FrugalCache, queries: list[str]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    hits = 0
+    for q in queries:
+        hits += (await cache.lookup(request(q))) is not None
+    return len(queries) / (time.perf_counter() - t0), hits
+
+
+async def concurrent(cache: FrugalCache, queries: list[str], concurrency: int) -> tuple[float, int]:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(q: str) -> bool:
+        async with sem:
+            return (await cache.lookup(request(q))) is not None
+
+    t0 = time.perf_counter()
+    hits = sum(await asyncio.gather(*(one(q) for q in queries)))
+    return len(queries) / (time.perf_counter() - t0), hits
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = load_pairs(QQP)
+    stored = pairs.a[: args.stored]
+    # Half the queries are paraphrases of stored questions (possible hits), half unrelated (misses).
+    queries = [*pairs.b[: args.queries // 2], *pairs.b[3000 : 3000 + args.queries - args.queries // 2]]
+    embedder = OnnxEmbedder(intra_op_threads=args.intra_op_threads)
+    ways: dict[str, list[float]] = {"sequential": [], "concurrent16_unbatched": [], "concurrent16_batched": []}
+    hits: dict[str, int] = {}
+    for _ in range(args.rounds):
+        for way in ways:
+            cache = await build(embedder, stored, 1 if way == "concurrent16_unbatched" else 32)
+            if way == "sequential":
+                qps, h = await sequential(cache, queries)
+            else:
+                qps, h = await concurrent(cache, queries, 16)
+            ways[way].append(round(qps, 1))
+            hits[way] = h
+            batcher = cache._batcher
+            if way == "concurrent16_batched" and batcher is not None:
+                hits["mean_batch_last_round"] = round(batcher.items / max(1, batcher.batches), 1)
+    medians = {way: statistics.median(v) for way, v in ways.items()}
+    return {
+        "machine": machine(),
+        "queries": len(queries),
+        "stored": len(stored),
+        "intra_op_threads": args.intra_op_threads,
+        "queries_per_s": ways,
+        "median_queries_per_s": medians,
+        "hits": hits,
+        "batched_over_sequential": round(medians["concurrent16_batched"] / medians["sequential"], 2),
+        "batched_over_unbatched": round(medians["concurrent16_batched"] / medians["concurrent16_unbatched"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=256)
+    parser.add_argument("--stored", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--intra-op-threads", type=int, default=1, help="onnxruntime threads (production: 1)")
+    print(json.dumps(asyncio.run(main_async(parser.parse_args())), indent=2))
+
+
+if __name__ == "__main__":
+    main()
