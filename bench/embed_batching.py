@@ -82,6 +82,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     embedder = OnnxEmbedder(intra_op_threads=args.intra_op_threads)
     ways: dict[str, list[float]] = {"sequential": [], "concurrent16_unbatched": [], "concurrent16_batched": []}
     hits: dict[str, int] = {}
+    mean_batch = 0.0
     for _ in range(args.rounds):
         for way in ways:
             cache = await build(embedder, stored, 1 if way == "concurrent16_unbatched" else 32)
@@ -93,7 +94,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             hits[way] = h
             batcher = cache._batcher
             if way == "concurrent16_batched" and batcher is not None:
-                hits["mean_batch_last_round"] = round(batcher.items / max(1, batcher.batches), 1)
+                mean_batch = round(batcher.items / max(1, batcher.batches), 1)
     medians = {way: statistics.median(v) for way, v in ways.items()}
     return {
         "machine": machine(),
@@ -103,6 +104,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "queries_per_s": ways,
         "median_queries_per_s": medians,
         "hits": hits,
+        "mean_batch_size_batched_last_round": mean_batch,
         "batched_over_sequential": round(medians["concurrent16_batched"] / medians["sequential"], 2),
         "batched_over_unbatched": round(medians["concurrent16_batched"] / medians["concurrent16_unbatched"], 2),
     }

@@ -26,7 +26,7 @@ from tests.runtime.balancer.llama_pair import LlamaPair, aiohttp_getter
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
-COUNT = {
+COUNT: dict[str, Any] = {
     "model": "small",
     "messages": [
         {"role": "user", "content": "Count from 1 to 100, separated by commas."},

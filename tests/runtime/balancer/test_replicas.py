@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runtime.replicas import DnsDiscovery, LocalDiscovery, ReplicaSet, StaticDiscovery
+from runtime.replicas import DnsDiscovery, LocalDiscovery, ReplicaSet, StaticDiscovery, getaddrinfo_resolver
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +144,10 @@ async def test_local_discovery_waits_for_the_supervised_server_to_have_a_url() -
     url["v"] = "http://127.0.0.1:9999"
     await rs.refresh()
     assert rs.ready_count == 1 and len(changes) == 2, "the supervised server joins; each refresh notifies admission"
+
+
+async def test_the_default_resolver_answers_through_the_loops_getaddrinfo() -> None:
+    addresses = await getaddrinfo_resolver("localhost", 8080)
+    assert "127.0.0.1" in addresses or "::1" in addresses, f"localhost resolves to loopback: {addresses}"
+    urls = await DnsDiscovery("localhost", 8080)()
+    assert any(u in ("http://127.0.0.1:8080", "http://[::1]:8080") for u in urls), f"URLs with ports: {urls}"
