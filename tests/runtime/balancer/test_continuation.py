@@ -19,7 +19,12 @@ from runtime.errors import UpstreamError, UpstreamFailure, UpstreamRejected
 pytestmark = pytest.mark.anyio
 
 TOKENS = [f"{n}, " for n in range(1, 41)]
-ASK: dict[str, Any] = {"model": "small", "messages": [{"role": "user", "content": "count"}], "max_tokens": 40, "stream": True}
+ASK: dict[str, Any] = {
+    "model": "small",
+    "messages": [{"role": "user", "content": "count"}],
+    "max_tokens": 40,
+    "stream": True,
+}
 
 
 class Upstream:
