@@ -278,6 +278,11 @@ class Admission:
             entry.done = True
             self.queued -= 1
             self._gauge()
+            if len(self._heap) > 2 * self.max_queue + 16:
+                # Departed entries are skipped lazily; while nothing is granted (a tier asleep) they
+                # would pile up, so the heap is rebuilt once they outnumber the live ones.
+                self._heap = [item for item in self._heap if not item[2].done]
+                heapq.heapify(self._heap)
         elif entry.permit is not None:
             entry.permit.release()
         if entry.future is not None and entry.future.done() and not entry.future.cancelled():

@@ -172,3 +172,15 @@ async def test_a_waiter_that_would_expire_in_real_time_is_refused_without_a_time
     with pytest.raises(Rejected, match="waited 0.0s"):
         await a.admit()
     assert a.queued == 0, "a zero wait leaves nothing behind"
+
+
+async def test_waiters_that_give_up_while_the_tier_is_asleep_do_not_pile_up(clock: FakeClock) -> None:
+    a, _ = make(Tier(0, replicas=0), clock, max_queue=4)
+    for _ in range(100):
+        task = asyncio.ensure_future(a.admit())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert a.queued == 0, "every departed waiter left the count"
+    assert len(a._heap) <= 2 * 4 + 16 + 1, f"the queue's storage stays bounded: {len(a._heap)} entries"
