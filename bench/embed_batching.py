@@ -1,6 +1,7 @@
 """Semantic cache lookups: 16 concurrent (micro-batched embeddings) against one at a time.
 
-    PYTHONPATH=. python -m bench.embed_batching [--queries 256] [--stored 200] [--rounds 3] [--intra-op-threads 1]
+    PYTHONPATH=. python -m bench.embed_batching [--queries 256] [--stored 200] [--rounds 3]
+        [--intra-op-threads 1] [--raw]
 
 Runs the real FrugalCache with the real MiniLM ONNX embedder over QQP questions (data/shared):
 `--stored` questions are cached first, then `--queries` other questions are looked up (semantic
@@ -13,6 +14,8 @@ side in one process and interleaved round by round so machine load hits them ali
   embed_max_wait_ms 2): concurrent lookups share one model run.
 
 Prints the machine, queries/s per way and round, the medians, and the batched/sequential ratio.
+Then the model alone (`--raw`): the same queries embedded one by one, and in batches of 16 split
+into length-sorted groups of 4, 8 and 16 (`embed_grouped`), to show what batching can gain at most.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 from bench.common import QQP
 from bench.machine import machine
 from runtime.cache.cache import FrugalCache
-from runtime.cache.embedder import OnnxEmbedder
+from runtime.cache.embedder import OnnxEmbedder, embed_grouped
 from runtime.cache.evaluate import load_pairs
 from runtime.cache.protocol import CacheRequest
 from runtime.cache.settings import CacheSettings
@@ -74,6 +77,24 @@ async def concurrent(cache: FrugalCache, queries: list[str], concurrency: int) -
     return len(queries) / (time.perf_counter() - t0), hits
 
 
+def raw_shapes(embedder: OnnxEmbedder, queries: list[str], rounds: int) -> dict[str, float]:
+    """Queries/s of the model alone, by batch shape (median over rounds, shapes interleaved)."""
+    shapes: dict[str, list[float]] = {"one_by_one": [], "batch16_groups4": [], "batch16_groups8": [],
+                                      "batch16_groups16": []}  # fmt: skip
+    for _ in range(rounds):
+        for shape in shapes:
+            t0 = time.perf_counter()
+            if shape == "one_by_one":
+                for q in queries:
+                    embedder.embed([q])
+            else:
+                group = int(shape.rsplit("groups", 1)[1])
+                for start in range(0, len(queries), 16):
+                    embed_grouped(embedder, queries[start : start + 16], group)
+            shapes[shape].append(len(queries) / (time.perf_counter() - t0))
+    return {shape: round(statistics.median(v), 1) for shape, v in shapes.items()}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     pairs = load_pairs(QQP)
     stored = pairs.a[: args.stored]
@@ -96,6 +117,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if way == "concurrent16_batched" and batcher is not None:
                 mean_batch = round(batcher.items / max(1, batcher.batches), 1)
     medians = {way: statistics.median(v) for way, v in ways.items()}
+    raw = raw_shapes(embedder, queries, args.rounds) if args.raw else None
     return {
         "machine": machine(),
         "queries": len(queries),
@@ -107,6 +129,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "mean_batch_size_batched_last_round": mean_batch,
         "batched_over_sequential": round(medians["concurrent16_batched"] / medians["sequential"], 2),
         "batched_over_unbatched": round(medians["concurrent16_batched"] / medians["concurrent16_unbatched"], 2),
+        "model_alone_queries_per_s": raw,
     }
 
 
@@ -115,6 +138,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=256)
     parser.add_argument("--stored", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--raw", action="store_true", help="also time the model alone by batch shape")
     parser.add_argument("--intra-op-threads", type=int, default=1, help="onnxruntime threads (production: 1)")
     print(json.dumps(asyncio.run(main_async(parser.parse_args())), indent=2))
 
