@@ -47,10 +47,11 @@ class LlamaProcess:
             time.sleep(0.1)
         raise AssertionError(f"llama-server not healthy within {timeout_s}s; see {self.log}")
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
+    def kill(self, sig: int = signal.SIGKILL, wait: bool = True) -> None:
         assert self.proc is not None, "started"
         os.kill(self.proc.pid, sig)
-        self.proc.wait(30)
+        if wait:
+            self.proc.wait(30)
 
     def stop(self) -> None:
         if self.alive():
