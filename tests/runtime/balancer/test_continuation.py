@@ -176,3 +176,29 @@ async def test_a_cut_that_spent_the_whole_budget_ends_with_finish_reason_length(
     assert text_of(chunks) == "".join(TOKENS[:4]), "the four tokens asked for"
     assert chunks[-2]["choices"][0]["finish_reason"] == "length", "ended as a max_tokens stop would"
     assert chunks[-1]["usage"]["completion_tokens"] == 4, "usage counts the four produced"
+
+
+async def test_a_replica_that_refuses_the_continuation_is_skipped_for_the_next_one() -> None:
+    a, c = Upstream("a", cut_after=3), Upstream("c")
+    opened: list[str] = []
+
+    async def reopen(body: dict[str, Any]) -> AsyncIterator[bytes]:
+        if not opened:
+            opened.append("b")
+            raise UpstreamError("b: connection refused", code="upstream_connect")
+        opened.append("c")
+        return c.events(body)
+
+    stitcher = Stitcher(include_usage=False)
+    stream = continued_stream(ASK, a.events(ASK), reopen, include_usage=False, stitcher=stitcher)
+    raw = b"".join([b async for b in stream])
+    chunks = [orjson.loads(e[6:]) for e in raw.split(b"\n\n") if e and e != b"data: [DONE]"]
+    assert text_of(chunks) == "".join(TOKENS), "c continued the answer after b refused"
+    assert opened == ["b", "c"] and stitcher.continued == 2, "the refused open counted as an attempt"
+    assert c.bodies[0]["messages"][-1]["content"] == "".join(TOKENS[:3]), "c was asked to continue a's three tokens"
+
+
+def test_upstream_sse_comments_pass_through_unchanged() -> None:
+    st = Stitcher(include_usage=False)
+    assert st.feed(b":") == b":" and st.feed(b": ping") == b": ping", "comments are legal SSE; clients skip them"
+    assert st.feed(b"data: [DONE]") is None, "[DONE] is held for finish()"
