@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "cache": "frugal.commands.cache:configure:run",
     "serve": "frugal.commands.serve:configure:run",
     "advise": "frugal.commands.advise:configure:run",
+    "drain": "frugal.commands.drain:configure:run",
 }
 
 # Domain errors that mean "bad input" (exit 2), as "module:Class". They are looked up only in
