@@ -18,6 +18,7 @@ from runtime.accounting import Bound, prompt_token_bound, usage_tokens
 from runtime.auth import TenantInfo
 from runtime.budget import remaining_usd
 from runtime.cache import CachedResponse, CacheRequest
+from runtime.chat_schema import input_media
 from runtime.disconnect import Receive
 from runtime.errors import InvalidRequest
 from runtime.pipeline import Call, Outcome, dispatch
@@ -100,7 +101,10 @@ async def complete(
         remaining = remaining_usd(tenant, await rt.budget.spend(tenant.name))
     score = complexity.score(payload["messages"], payload).score if target == "auto" else None
     estimate = Bound(prompt_bound, requested or max(t.cfg.default_max_tokens for t in rt.tiers.values()))
-    decision = rt.router.decide(target, tenant, bound=estimate, score=score, limits=limits, remaining_usd=remaining)
+    decision = rt.router.decide(
+        target, tenant, bound=estimate, score=score, limits=limits, remaining_usd=remaining,
+        media=input_media(payload["messages"]),
+    )  # fmt: skip
 
     def bound(tier: TierState, first: bool) -> Bound | None:
         max_tokens = requested or tier.cfg.default_max_tokens
