@@ -117,25 +117,28 @@ class UpstreamRejected(UpstreamFailure):
         self.upstream_body = upstream_body
 
     def body(self) -> dict[str, Any]:
-        """The upstream's error in OpenAI's shape: its message and param kept, its `type` mapped to
-        one of OpenAI's (llama-server has its own), `code` a string (never its integer status)."""
         err = (self.upstream_body or {}).get("error")
         if not isinstance(err, dict) or "message" not in err:
             return super().body()
-        message = str(err["message"])
-        kind = str(err.get("type") or "")
-        code = err.get("code") if isinstance(err.get("code"), str) else self.code
-        if kind == "exceed_context_size_error" or any(m in message for m in CONTEXT_MARKERS):
-            code = "context_length_exceeded"
-        param = err.get("param")
-        return {
-            "error": {
-                "message": message,
-                "type": kind if kind in OPENAI_ERROR_TYPES else self.type,
-                "param": param if isinstance(param, str) else None,
-                "code": code,
-            }
-        }
+        return {"error": openai_error(err, self.type, self.code)}
+
+
+def openai_error(err: dict[str, Any], default_type: str, default_code: str | None) -> dict[str, Any]:
+    """An upstream's error object in OpenAI's shape: its message and a string param kept, its `type`
+    kept only if it is one of OpenAI's (llama-server has its own), `code` a string or null (never
+    llama-server's integer status); an over-long prompt is `context_length_exceeded`."""
+    message = str(err.get("message", ""))
+    kind = str(err.get("type") or "")
+    code = err.get("code") if isinstance(err.get("code"), str) else default_code
+    if kind == "exceed_context_size_error" or any(m in message for m in CONTEXT_MARKERS):
+        code = "context_length_exceeded"
+    param = err.get("param")
+    return {
+        "message": message,
+        "type": kind if kind in OPENAI_ERROR_TYPES else default_type,
+        "param": param if isinstance(param, str) else None,
+        "code": code,
+    }
 
 
 OPENAI_ERROR_TYPES = frozenset(

@@ -13,7 +13,8 @@ tests/runtime/fake_llama.py and run_router.
 - "slow": answer after `delay` seconds (the tier's timeout_s still applies, as a socket read would);
 - "stall": a stream that sends one chunk and then nothing (cut at the tier's stream_idle_timeout_s);
 - "crash": a stream that sends one chunk and then loses the connection.
-`reply = (status, body)` answers chat with exactly that instead (e.g. a real llama-server's error).
+`reply = (status, body)` answers chat with exactly that instead (e.g. a real llama-server's error);
+`script = [event, ...]` is streamed instead of the default chunks (e.g. a real llama-server's).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class InProcessLlama:
         self.embeddings_fail = False
         """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
         self.reply: tuple[int, dict[str, Any]] | None = None
+        self.script: list[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -135,6 +137,10 @@ class InProcessLlama:
         return 200, orjson.dumps(completion())
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        if self.script is not None:
+            for event in self.script:
+                yield event
+            return
         try:
             if self.mode == "slow":
                 await asyncio.sleep(self.delay)
