@@ -29,6 +29,15 @@ PARTS_BY_ROLE: dict[str, frozenset[str]] = {
 MEDIA_OF_PART = {"image_url": "image", "input_audio": "audio"}
 """Part types that need a tier able to take that input (TierState.input_modalities)."""
 
+STRING_FIELDS: dict[str, frozenset[str]] = {
+    "name": frozenset({"system", "developer", "user", "assistant", "function"}),
+    "tool_call_id": frozenset({"tool"}),
+    "reasoning_content": frozenset(),
+}
+"""Message fields llama-server reads as strings on any role, and the roles whose schema defines
+them. On another role the schema allows them as unknown fields: `null` is dropped before the
+request is forwarded (llama-server answers it with a 500), another non-string is a 400."""
+
 _IMAGE_DETAIL = ("auto", "low", "high")
 _AUDIO_FORMATS = ("wav", "mp3")
 _TOOL_CHOICE_WORDS = ("none", "auto", "required")
@@ -145,6 +154,12 @@ def _tool_call(call: Any, param: str) -> None:
 def _message(msg: dict[str, Any], param: str) -> None:
     role = msg["role"]  # pydantic checked it is one of the schema's roles
     _content(msg, role, param)
+    for key, roles in STRING_FIELDS.items():
+        if key in msg and role not in roles:
+            if msg[key] is None:
+                del msg[key]  # the schema has no such field here; null is absence, llama-server would 500
+            else:
+                _need(isinstance(msg[key], str), f"{param}.{key}", "a string (its type on every role)", msg[key])
     _string(msg, "name", param, required=role == "function")
     if role == "tool":
         _string(msg, "tool_call_id", param, required=True)
@@ -214,7 +229,9 @@ def _tool_choice(choice: Any) -> None:
 
 def check_chat(payload: dict[str, Any]) -> None:
     """Raise InvalidRequest for the first part of a chat request OpenAI's schema refuses (messages,
-    content parts, tools, tool_choice); the top-level field types were checked by pydantic."""
+    content parts, tools, tool_choice); the top-level field types were checked by pydantic. The
+    one change made to `payload`: nulls of STRING_FIELDS on roles that do not define them are
+    removed."""
     for i, msg in enumerate(payload["messages"]):
         _message(msg, f"messages[{i}]")
     if "tools" in payload:
