@@ -141,3 +141,9 @@ def chat_request(draw: st.DrawFn, model: str) -> dict[str, Any]:
     if body.get("stream"):
         body["stream_options"] = {"include_usage": draw(st.booleans())}
     return body
+
+
+def mixed_requests(model: str, accepts: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """Half any request, half one the schema accepts (`accepts(body)` is the oracle), so a tier
+    also sees many valid requests and not only the router's refusals."""
+    return st.one_of(chat_request(model), chat_request(model).filter(accepts))

@@ -17,6 +17,7 @@ import pytest
 
 from bench.exact_cache import ExactMemoryCache
 from runtime.cache.protocol import CachedResponse
+from runtime.openai_shape import ChatShape
 from tests.runtime.conftest import KEY_A, config, remote_tier
 from tests.runtime.inprocess import InProcessLlama, in_process
 from tests.runtime.openapi import violations
@@ -254,8 +255,6 @@ async def test_every_error_the_router_produces_is_an_openai_error_response(
 
 
 def test_an_upstream_error_event_inside_a_stream_is_normalised() -> None:
-    from runtime.openai_shape import ChatShape
-
     event = b'data: {"error":{"code":500,"message":"slot died","type":"server_error"}}'
     shaped = orjson.loads(ChatShape("small").event(event)[6:])
     conforms("ErrorResponse", shaped)

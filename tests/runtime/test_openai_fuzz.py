@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from runtime.routing import CLOSED
 from tests.runtime.conftest import config, remote_tier
 from tests.runtime.inprocess import InProcessLlama, InProcessRouter, in_process
-from tests.runtime.openai_requests import chat_request
+from tests.runtime.openai_requests import mixed_requests
 from tests.runtime.openapi import violations
 
 T = TypeVar("T")
@@ -83,8 +83,12 @@ async def _send(router: InProcessRouter, body: dict[str, Any]) -> tuple[int, str
     return resp.status_code, text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(body=chat_request("t"))
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+@given(body=mixed_requests("t", lambda b: not violations("CreateChatCompletionRequest", b)))
 def test_spec_shaped_requests_never_get_a_5xx_or_move_a_breaker_and_invalid_ones_never_reach_the_tier(
     harness: Harness, body: dict[str, Any]
 ) -> None:

@@ -269,3 +269,17 @@ async def test_an_over_long_prompt_is_context_length_exceeded_with_openai_types(
         "param": None,
         "code": "context_length_exceeded",
     }, f"llama-server's integer code and own type are normalised: {err}"
+
+
+async def test_a_null_name_on_a_tool_message_is_dropped_not_forwarded(llama: InProcessLlama, tmp_path: Path) -> None:
+    # a tool message has no `name` in the schema, so the null is an allowed unknown field; a real
+    # llama-server answers it with HTTP 500 ("type must be string, but is null")
+    messages = [*HI, {"role": "tool", "content": "r", "tool_call_id": "call_1", "name": None}]
+    async with in_process(
+        config([remote_tier("t", llama.url, prompt="0.01", completion="0.01")], tmp_path), llama
+    ) as r:
+        resp = await r.client.post("/v1/chat/completions", json={"messages": messages})
+        wrong = await r.client.post("/v1/chat/completions", json={"messages": [{**HI[0], "tool_call_id": 5}]})
+    assert resp.status_code == 200, f"the schema accepts it: {resp.text}"
+    assert "name" not in llama.requests[0]["messages"][1], "the null is not forwarded"
+    assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "messages[0].tool_call_id", wrong.text
