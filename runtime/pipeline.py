@@ -9,7 +9,8 @@ full (429 Overloaded if none is left but some is up, 503 if none is up), then pe
 2. a reservation of the bound's worst-case cost (runtime/budget/ledger.py `reserved`); a refusal
    on the first tier is the answer, on a later one skips it;
 3. the circuit breaker's trial, the tier's in-flight count;
-4. the upstream call, cancelled if the client disconnects (runtime/disconnect.py);
+4. the upstream call, cancelled if the client disconnects (runtime/disconnect.py), its answer put
+   in OpenAI's shape for this client (`call.shape`, runtime/openai_shape.py);
 5. on a retryable failure: the breaker counts it, the fallback metric too, and the next tier is
    tried; on the upstream's own 4xx: no fallback, the client gets it.
 
