@@ -8,7 +8,7 @@ against msgspec for this job (bench/client_choice.py); see docs/benchmarks.md.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -67,10 +67,22 @@ class ChatRequest(_Open):
         return False if value is None else value
 
 
+_Batch = Field(min_length=1, max_length=2048)
+EMBEDDINGS_INPUT = "a string, or an array of 1 to 2048 strings, token ids, or non-empty arrays of token ids"
+
+
 class EmbeddingsRequest(_Open):
+    """OpenAI's `CreateEmbeddingRequest`: a string, or 1-2048 strings, token ids or token-id lists."""
+
     model: str | None = None
-    input: str | list[str] | list[int] | list[list[int]]
+    input: (
+        str
+        | Annotated[list[str], _Batch]
+        | Annotated[list[int], _Batch]
+        | Annotated[list[Annotated[list[int], Field(min_length=1)]], _Batch]
+    )
     encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "decimal"})
@@ -101,6 +113,9 @@ def validate(model: type[ChatRequest] | type[EmbeddingsRequest], payload: Any) -
         first = errors[0]
         where = _param(tuple(p for p in first["loc"] if not _is_type_tag(p)))
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        if model is EmbeddingsRequest and where.startswith("input"):
+            # a union of four shapes: pydantic's first complaint would be about the first shape only
+            raise InvalidRequest(f"invalid field input: expected {EMBEDDINGS_INPUT}", param="input") from None
         raise InvalidRequest(f"invalid field {where or 'body'}: {first['msg']}{more}", param=where or None) from None
     if model is ChatRequest:
         check_chat(payload)

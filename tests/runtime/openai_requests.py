@@ -147,3 +147,27 @@ def mixed_requests(model: str, accepts: Any) -> st.SearchStrategy[dict[str, Any]
     """Half any request, half one the schema accepts (`accepts(body)` is the oracle), so a tier
     also sees many valid requests and not only the router's refusals."""
     return st.one_of(chat_request(model), chat_request(model).filter(accepts))
+
+
+TOKENS = st.lists(st.integers(0, 1000), min_size=0, max_size=3)
+EMBEDDING_INPUT = st.one_of(
+    TEXT,
+    st.lists(TEXT, min_size=0, max_size=3),
+    TOKENS,
+    st.lists(TOKENS, min_size=0, max_size=2),
+    WRONG,
+    st.lists(st.one_of(TEXT, st.integers(0, 9), st.none()), min_size=1, max_size=3),
+)
+
+
+@st.composite
+def embeddings_request(draw: st.DrawFn, model: str) -> dict[str, Any]:
+    """An embeddings request for `model`, valid or not (OpenAI's `CreateEmbeddingRequest`)."""
+    body: dict[str, Any] = {"model": model, "input": draw(EMBEDDING_INPUT)}
+    optional = {
+        "encoding_format": st.sampled_from(["float", "base64", "int8"]),
+        "dimensions": st.integers(0, 4),
+        "user": TEXT,
+    }
+    body.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    return body

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from runtime.routing import CLOSED
 from tests.runtime.conftest import config, remote_tier
 from tests.runtime.inprocess import InProcessLlama, InProcessRouter, in_process
-from tests.runtime.openai_requests import mixed_requests
+from tests.runtime.openai_requests import embeddings_request, mixed_requests
 from tests.runtime.openapi import violations
 
 T = TypeVar("T")
@@ -44,7 +44,10 @@ class LoopThread:
 class Harness:
     def __init__(self, tmp: Path) -> None:
         self.fake = InProcessLlama("fuzzed")
-        tiers = [remote_tier("t", self.fake.url, prompt="0.01", completion="0.01", max_tokens_limit=64)]
+        tiers = [
+            remote_tier("t", self.fake.url, prompt="0.01", completion="0.01", max_tokens_limit=64),
+            remote_tier("e", self.fake.url, prompt="0.01", completion="0", embeddings=True),
+        ]
         self.loop = LoopThread()
         self._cm = in_process(config(tiers, tmp, routing={"circuit_failures": 1, "circuit_cooldown_s": 600}), self.fake)
         self.router: InProcessRouter = self.loop.run(self._cm.__aenter__())
@@ -77,8 +80,8 @@ def spec_view(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in ("model", "messages", "tools", "tool_choice") if k in body}
 
 
-async def _send(router: InProcessRouter, body: dict[str, Any]) -> tuple[int, str]:
-    resp = await router.client.post("/v1/chat/completions", json=body)
+async def _send(router: InProcessRouter, body: dict[str, Any], path: str = "/v1/chat/completions") -> tuple[int, str]:
+    resp = await router.client.post(path, json=body)
     text = resp.text if not body.get("stream") else resp.text[-300:]
     return resp.status_code, text
 
@@ -107,3 +110,21 @@ def test_spec_shaped_requests_never_get_a_5xx_or_move_a_breaker_and_invalid_ones
         assert status == 200, f"a request the schema accepts is answered: {status} {text[:300]}\n{body}"
     elif violations("CreateChatCompletionRequest", spec_view(accepted)):
         assert 400 <= status < 500 and not forwarded, f"refused before the tier: {status}\n{body}"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=embeddings_request("e"))
+def test_spec_shaped_embeddings_requests_never_get_a_5xx_and_bad_input_never_reaches_the_tier(
+    harness: Harness, body: dict[str, Any]
+) -> None:
+    before = len(harness.fake.requests)
+    status, text = harness.loop.run(_send(harness.router, body, "/v1/embeddings"))
+    forwarded = len(harness.fake.requests) > before
+    breaker = harness.router.rt.tiers["e"].breaker
+    event(f"status {status}, {'forwarded' if forwarded else 'not forwarded'}")
+    assert status < 500, f"no 5xx while the tier is up: {status} {text[:300]}\n{body}"
+    assert breaker.state == CLOSED and breaker.consecutive == 0, f"a client's request moved the breaker: {body}"
+    if not violations("CreateEmbeddingRequest", body):
+        assert status == 200, f"a request the schema accepts is answered: {status} {text[:300]}\n{body}"
+    elif violations("CreateEmbeddingRequest", {"model": "e", "input": body["input"]}):
+        assert status == 400 and not forwarded, f"bad input is refused before the tier: {status}\n{body}"

@@ -283,3 +283,16 @@ async def test_a_null_name_on_a_tool_message_is_dropped_not_forwarded(llama: InP
     assert resp.status_code == 200, f"the schema accepts it: {resp.text}"
     assert "name" not in llama.requests[0]["messages"][1], "the null is not forwarded"
     assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "messages[0].tool_call_id", wrong.text
+
+
+@pytest.mark.parametrize("bad", [[], [[]], ["a", 5], None, {"text": "a"}, ["a"] * 2049])
+async def test_embeddings_input_the_schema_refuses_is_a_400_before_any_tier(
+    bad: Any, llama: InProcessLlama, tmp_path: Path
+) -> None:
+    tiers = [remote_tier("emb", llama.url, prompt="0.01", completion="0", embeddings=True)]
+    async with in_process(config(tiers, tmp_path), llama) as r:
+        resp = await r.client.post("/v1/embeddings", json={"model": "emb", "input": bad})
+    assert resp.status_code == 400, f"input={str(bad)[:40]}: refused ({resp.status_code} {resp.text[:200]})"
+    err = resp.json()["error"]
+    assert err["param"] == "input" and "1 to 2048" in err["message"], f"says what input may be: {err}"
+    assert llama.requests == [], "validated before any upstream call"

@@ -40,15 +40,23 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
         "price": {"prompt_per_1k": "0.0001", "completion_per_1k": "0.0002"},
         "default_max_tokens": 4,
     }
+    embedder = {
+        "name": "emb",
+        "local": {
+            "model_path": str(model), "parallel": 1, "ctx_size": 512, "embeddings": True,
+            "extra_args": ["--pooling", "mean"], "startup_timeout_s": 120,
+        },
+        "price": {"prompt_per_1k": "0.00001", "completion_per_1k": "0"},
+    }  # fmt: skip
     settings = config(
-        [tier],
+        [tier, embedder],
         tmp,
         tenants=[{"name": "a", "keys": [{"key": KEY_A}], "daily_budget_usd": "5"}],
         aliases={"gpt-4o-mini": "small"},
         routing={"circuit_failures": 3, "circuit_cooldown_s": 600},
     )
     with run_router(settings, llama_server=binary, log_dir=tmp / "logs") as r:
-        assert _wait(lambda: r.rt.tiers["small"].ready, 180), "the tier became ready"
+        assert _wait(lambda: all(t.ready for t in r.rt.tiers.values()), 180), "both tiers became ready"
         yield r
 
 
@@ -155,3 +163,16 @@ def test_spec_shaped_requests_to_a_real_llama_server_get_no_5xx_and_open_no_circ
     event(f"status {r.status_code}")
     assert r.status_code < 500, f"no 5xx while the tier is up: {r.status_code} {r.text[:300]}\n{body}"
     assert breaker.state == CLOSED and breaker.consecutive == 0, f"the circuit moved: {body}"
+
+
+def test_real_embeddings_conform_and_the_embeddings_tier_never_answers_chat(router: RunningRouter) -> None:
+    emb = httpx.post(
+        router.url + "/v1/embeddings", json={"model": "auto", "input": ["hi", "there"]}, headers=AUTH, timeout=120
+    )
+    chat = _post(router, {"model": "emb", "messages": HI, "max_tokens": 2})
+    auto = _post(router, {"model": "auto", "messages": HI, "max_tokens": 2})
+    assert emb.status_code == 200, emb.text[:300]
+    _conforms("CreateEmbeddingResponse", emb.json())
+    assert emb.json()["model"] == "emb" and ".gguf" not in emb.text, "the tier's id, not the file path"
+    assert chat.status_code == 400 and chat.json()["error"]["param"] == "model", chat.text[:300]
+    assert auto.headers["x-frugal-tier"] == "small", "auto chat goes to the chat tier, never the cheaper embedder"
