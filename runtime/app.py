@@ -58,8 +58,16 @@ async def _on_frugal_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException), "registered for HTTPException"
-    message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
-    return _error_response(request, error_for_status(exc.status_code, message))
+    message = exc.detail
+    allow = (exc.headers or {}).get("Allow")
+    if exc.status_code == 404:
+        message = f"no route {request.method} {request.url.path}"
+    elif exc.status_code == 405 and allow:
+        message = f"{request.method} is not allowed on {request.url.path}; use {allow}"
+    response = _error_response(request, error_for_status(exc.status_code, message))
+    if allow:
+        response.headers["Allow"] = allow
+    return response
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -130,6 +138,7 @@ def create_app(
                     settings.routing.circuit_failures, settings.routing.circuit_cooldown_s, clock=clock.monotonic
                 ),
                 upstream_model=t.upstream_model or t.name,
+                input_modalities=frozenset(t.input_modalities) if t.input_modalities is not None else None,
             )
             tiers[t.name] = state
             if t.url is not None:

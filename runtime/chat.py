@@ -7,6 +7,7 @@ This module never builds an error body: it raises FrugalError subclasses (runtim
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,8 +19,10 @@ from runtime.accounting import Bound, prompt_token_bound, usage_tokens
 from runtime.auth import TenantInfo
 from runtime.budget import remaining_usd
 from runtime.cache import CachedResponse, CacheRequest
+from runtime.chat_schema import input_media
 from runtime.disconnect import Receive
 from runtime.errors import InvalidRequest
+from runtime.openai_shape import ChatShape, answered_model
 from runtime.pipeline import Call, Outcome, dispatch
 from runtime.routing import RequestLimits, TierState
 from runtime.schema import ANSWER_FIELDS, ChatRequest
@@ -91,7 +94,8 @@ async def complete(
         hit = await rt.cache.lookup(creq)
         if hit is not None:
             rt.metrics.cache_hits.labels(hit.kind).inc()
-            return _from_cache(rt, hit, req.stream, include_usage)
+            model = answered_model(req.model or rt.settings.routing.default_model, hit.tier)
+            return _from_cache(rt, hit, model, req.stream, include_usage)
 
     requested = req.max_completion_tokens or req.max_tokens
     prompt_bound = prompt_token_bound(payload["messages"], payload.get("tools"))
@@ -100,7 +104,10 @@ async def complete(
         remaining = remaining_usd(tenant, await rt.budget.spend(tenant.name))
     score = complexity.score(payload["messages"], payload).score if target == "auto" else None
     estimate = Bound(prompt_bound, requested or max(t.cfg.default_max_tokens for t in rt.tiers.values()))
-    decision = rt.router.decide(target, tenant, bound=estimate, score=score, limits=limits, remaining_usd=remaining)
+    decision = rt.router.decide(
+        target, tenant, bound=estimate, score=score, limits=limits, remaining_usd=remaining,
+        media=input_media(payload["messages"]),
+    )  # fmt: skip
 
     def bound(tier: TierState, first: bool) -> Bound | None:
         max_tokens = requested or tier.cfg.default_max_tokens
@@ -119,9 +126,11 @@ async def complete(
     def nothing_fits() -> InvalidRequest:
         return InvalidRequest(f"no tier accepts max_tokens={requested}", param="max_tokens")
 
+    asked = req.model or rt.settings.routing.default_model
     call = Call(
         tenant, CHAT_PATH, decision, bound, body, usage_tokens, nothing_fits,
         receive=receive, stream=req.stream, include_usage=include_usage,
+        shape=lambda tier: ChatShape(answered_model(asked, tier.name)),
     )  # fmt: skip
     outcome = await dispatch(rt, call)
     if cache_mode == "default":
@@ -136,7 +145,9 @@ async def complete(
     return outcome
 
 
-def _from_cache(rt: Runtime, hit: CachedResponse, stream: bool, include_usage: bool) -> Outcome:
+def _from_cache(rt: Runtime, hit: CachedResponse, model: str, stream: bool, include_usage: bool) -> Outcome:
+    """A stored answer, shaped for this client on the way out: entries stored before a shaping
+    rule existed, or under another id of the same tier, leave in OpenAI's shape with its `model`."""
     headers = {
         "x-frugal-tier": hit.tier,
         "x-frugal-cost-usd": "0",
@@ -146,12 +157,14 @@ def _from_cache(rt: Runtime, hit: CachedResponse, stream: bool, include_usage: b
     if hit.similarity is not None:
         headers["x-frugal-cache-similarity"] = f"{hit.similarity:.4f}"
     rt.metrics.requests.labels("cache", "200").inc()
+    shape = ChatShape(model)
+    body = shape.body(copy.deepcopy(hit.body))  # the stored entry may be shared with other hits
     if not stream:
-        return Outcome(headers, body=orjson.dumps(hit.body))
+        return Outcome(headers, body=orjson.dumps(body))
 
     async def replay() -> AsyncIterator[bytes]:
-        for chunk in cached_chunks(hit.body, include_usage):
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        for chunk in cached_chunks(body, include_usage):
+            yield b"data: " + orjson.dumps(shape.chunk(chunk)) + b"\n\n"
         yield DONE + b"\n\n"
 
     return Outcome(headers, stream=replay())

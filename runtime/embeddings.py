@@ -15,6 +15,7 @@ from runtime.accounting import Bound, embeddings_bound, embeddings_usage
 from runtime.auth import TenantInfo
 from runtime.disconnect import Receive
 from runtime.errors import UpstreamUnavailable
+from runtime.openai_shape import EmbeddingsShape, answered_model
 from runtime.pipeline import Call, Outcome, dispatch
 from runtime.routing import TierState
 from runtime.schema import EmbeddingsRequest
@@ -28,6 +29,7 @@ async def embed(
 ) -> Outcome:
     decision = rt.router.decide_embeddings(rt.router.resolve(req.model), tenant)
     worst = embeddings_bound(payload["input"])
+    asked = req.model or rt.settings.routing.default_model
 
     def bound(tier: TierState, first: bool) -> Bound:
         return worst
@@ -39,5 +41,16 @@ async def embed(
         return UpstreamUnavailable("no embeddings tier is ready")
 
     return await dispatch(
-        rt, Call(tenant, EMBEDDINGS_PATH, decision, bound, body, embeddings_usage, nothing_fits, receive=receive)
+        rt,
+        Call(
+            tenant,
+            EMBEDDINGS_PATH,
+            decision,
+            bound,
+            body,
+            embeddings_usage,
+            nothing_fits,
+            receive=receive,
+            shape=lambda tier: EmbeddingsShape(answered_model(asked, tier.name)),
+        ),  # fmt: skip
     )

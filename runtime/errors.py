@@ -118,16 +118,36 @@ class UpstreamRejected(UpstreamFailure):
 
     def body(self) -> dict[str, Any]:
         err = (self.upstream_body or {}).get("error")
-        if isinstance(err, dict) and "message" in err:
-            return {
-                "error": {
-                    "message": str(err["message"]),
-                    "type": str(err.get("type") or self.type),
-                    "param": err.get("param"),
-                    "code": err.get("code") if err.get("code") is not None else self.code,
-                }
-            }
-        return super().body()
+        if not isinstance(err, dict) or "message" not in err:
+            return super().body()
+        return {"error": openai_error(err, self.type, self.code)}
+
+
+def openai_error(err: dict[str, Any], default_type: str, default_code: str | None) -> dict[str, Any]:
+    """An upstream's error object in OpenAI's shape: its message and a string param kept, its `type`
+    kept only if it is one of OpenAI's (llama-server has its own), `code` a string or null (never
+    llama-server's integer status); an over-long prompt is `context_length_exceeded`."""
+    message = str(err.get("message", ""))
+    kind = str(err.get("type") or "")
+    code = err.get("code") if isinstance(err.get("code"), str) else default_code
+    if kind == "exceed_context_size_error" or any(m in message for m in CONTEXT_MARKERS):
+        code = "context_length_exceeded"
+    param = err.get("param")
+    return {
+        "message": message,
+        "type": kind if kind in OPENAI_ERROR_TYPES else default_type,
+        "param": param if isinstance(param, str) else None,
+        "code": code,
+    }
+
+
+OPENAI_ERROR_TYPES = frozenset(
+    {"invalid_request_error", "authentication_error", "permission_error", "rate_limit_error", "insufficient_quota"}
+)
+"""Error types OpenAI's API uses for a client's error, kept when an upstream sends them; any other
+(llama-server's `exceed_context_size_error`, `not_supported_error`...) becomes invalid_request_error."""
+CONTEXT_MARKERS = ("exceeds the available context size", "maximum context length")
+"""How llama-server and OpenAI word a prompt too long for the model: code context_length_exceeded."""
 
 
 _STATUS_CLASSES: dict[int, type[FrugalError]] = {
@@ -139,12 +159,15 @@ _STATUS_CLASSES: dict[int, type[FrugalError]] = {
 }
 
 
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
 def error_for_status(status: int, message: str) -> FrugalError:
     """The FrugalError for a framework-level HTTP error (404 route, 405 method...)."""
     cls = _STATUS_CLASSES.get(status)
     if cls is not None:
         return cls(message)
-    err = FrugalError(message, code="not_found" if status == 404 else None)
+    err = FrugalError(message, code=_STATUS_CODES.get(status, f"http_{status}"))
     err.status = status
     err.type = "invalid_request_error" if status < 500 else "server_error"
     return err

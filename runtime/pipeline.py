@@ -9,7 +9,8 @@ full (429 Overloaded if none is left but some is up, 503 if none is up), then pe
 2. a reservation of the bound's worst-case cost (runtime/budget/ledger.py `reserved`); a refusal
    on the first tier is the answer, on a later one skips it;
 3. the circuit breaker's trial, the tier's in-flight count;
-4. the upstream call, cancelled if the client disconnects (runtime/disconnect.py);
+4. the upstream call, cancelled if the client disconnects (runtime/disconnect.py), its answer put
+   in OpenAI's shape for this client (`call.shape`, runtime/openai_shape.py);
 5. on a retryable failure: the breaker counts it, the fallback metric too, and the next tier is
    tried; on the upstream's own 4xx: no fallback, the client gets it.
 
@@ -25,11 +26,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from runtime.accounting import Bound, charge
 from runtime.auth import TenantInfo
 from runtime.budget import reserved
 from runtime.disconnect import ClientDisconnected, Receive, cancel_on_disconnect
 from runtime.errors import BudgetExceeded, FrugalError, UpstreamFailure, UpstreamUnavailable
+from runtime.openai_shape import ChatShape, EmbeddingsShape, ShapedEvents
 from runtime.relay import CLIENT_CLOSED, RelayStream, relay
 from runtime.routing import Decision, TierState
 from runtime.state import Runtime
@@ -68,6 +72,8 @@ class Call:
     include_usage: bool = False
     failed: list[str] = field(default_factory=list)
     """`tier:code` of each tier that failed before the one that answered (x-frugal-fallback)."""
+    shape: Callable[[TierState], ChatShape | EmbeddingsShape] | None = None
+    """How a tier's answer is put in OpenAI's shape for this client (runtime/openai_shape.py)."""
 
 
 def record_failure(rt: Runtime, tier: TierState, moved_on: bool) -> None:
@@ -161,14 +167,20 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
     try:
         t0 = now()
         body = call.body(tier, bound)
+        shape = call.shape(tier) if call.shape is not None else None
         try:
             with cancel_on_disconnect(call.receive):
                 if call.stream:
                     up = scope.upstream = await open_stream(rt.upstream, tier, call.path, body)
-                    events = up.events()
+                    events: AsyncIterator[bytes] = up.events()
+                    if isinstance(shape, ChatShape):
+                        events = ShapedEvents(events, shape)
                     first = await events.__anext__()
                 else:
                     raw, parsed = await post_json(rt.upstream, tier, call.path, body)
+                    if shape is not None:
+                        parsed = shape.body(parsed)
+                        raw = orjson.dumps(parsed)
         except ClientDisconnected:
             rt.metrics.observe(tier.name, CLIENT_CLOSED, now() - t0, 0, 0, 0)
             raise

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from runtime import chat
 from runtime.disconnect import ClientDisconnected, cancel_on_disconnect
 from runtime.embeddings import embed
-from runtime.errors import BodyTooLarge, InvalidRequest, UpstreamUnavailable
+from runtime.errors import BodyTooLarge, InvalidRequest, UnknownModel, UpstreamUnavailable
 from runtime.pipeline import Outcome
 from runtime.relay import CLIENT_CLOSED
 from runtime.schema import ChatRequest, EmbeddingsRequest, validate
@@ -120,9 +120,8 @@ async def embeddings(request: Request) -> Response:
         return Response(status_code=CLIENT_CLOSED)
 
 
-async def list_models(request: Request) -> Response:
-    rt = rt_of(request)
-    rt.keys.authenticate(request.headers.get("authorization"))
+def _models(rt: Runtime) -> list[dict[str, Any]]:
+    """Every id a client may send as `model`, as OpenAI Model objects with a `frugal` extension."""
     now = int(rt.clock.wall())
     data: list[dict[str, Any]] = [
         {"id": "auto", "object": "model", "created": now, "owned_by": "frugal", "frugal": {"kind": "router"}}
@@ -135,6 +134,7 @@ async def list_models(request: Request) -> Response:
                 "prompt_usd_per_1k": str(t.price.prompt_per_1k),
                 "completion_usd_per_1k": str(t.price.completion_per_1k),
                 "max_complexity": t.cfg.max_complexity, "slots": t.slots, "in_flight": t.in_flight,
+                "endpoints": ["embeddings"] if t.serves_embeddings else ["chat.completions"],
             },
         })  # fmt: skip
     for alias, target in rt.settings.aliases.items():
@@ -147,7 +147,25 @@ async def list_models(request: Request) -> Response:
                 "frugal": {"kind": "alias", "target": target},
             }
         )
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+    return data
+
+
+async def list_models(request: Request) -> Response:
+    rt = rt_of(request)
+    rt.keys.authenticate(request.headers.get("authorization"))
+    return Response(orjson.dumps({"object": "list", "data": _models(rt)}), media_type=JSON)
+
+
+async def get_model(request: Request) -> Response:
+    rt = rt_of(request)
+    rt.keys.authenticate(request.headers.get("authorization"))
+    wanted = request.path_params["model"]
+    for model in _models(rt):
+        if model["id"] == wanted:
+            return Response(orjson.dumps(model), media_type=JSON)
+    raise UnknownModel(
+        f"model {wanted!r} does not exist; GET /v1/models lists them: {rt.router.model_names()}", param="model"
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -185,6 +203,7 @@ ROUTES = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

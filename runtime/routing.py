@@ -80,6 +80,9 @@ class TierState:
     in_flight: int = 0
     upstream_model: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)
+    input_modalities: frozenset[str] | None = None
+    """What the model accepts ("text", "image", "audio"): config, else a local server's /props;
+    None = unknown (the tier judges; its refusal is the client's error, runtime/upstream.py)."""
 
     @property
     def name(self) -> str:
@@ -88,6 +91,15 @@ class TierState:
     @property
     def serves_embeddings(self) -> bool:
         return self.cfg.local.embeddings if self.cfg.local else self.cfg.embeddings
+
+    @property
+    def serves_chat(self) -> bool:
+        """An embeddings tier serves embeddings only (llama-server's `--embeddings` is meant for
+        embedding models), so it is never in a chat chain."""
+        return not self.serves_embeddings
+
+    def accepts(self, media: frozenset[str]) -> bool:
+        return self.input_modalities is None or media <= self.input_modalities
 
     def available(self) -> bool:
         return self.ready and self.breaker.allows()
@@ -115,7 +127,8 @@ class Router:
         self.default_model = settings.routing.default_model
         self.max_queue_per_slot = max_queue_per_slot
         # Cheapest first: completion tokens dominate chat cost, prompt price breaks ties.
-        self.by_price = sorted(tiers.values(), key=lambda t: (t.price.completion_per_1k, t.price.prompt_per_1k, t.name))
+        chat = [t for t in tiers.values() if t.serves_chat]
+        self.by_price = sorted(chat, key=lambda t: (t.price.completion_per_1k, t.price.prompt_per_1k, t.name))
 
     def resolve(self, model: str | None) -> str:
         """A tier name or 'auto' for a requested model, or UnknownModel (404)."""
@@ -145,19 +158,38 @@ class Router:
         score: float | None,
         limits: RequestLimits,
         remaining_usd: Decimal | None,
+        media: frozenset[str] = frozenset(),
     ) -> Decision:
         """The chain of tiers to try for a chat request; `bound` is its worst case (the requested
-        max_tokens, or the largest tier default), priced per tier."""
+        max_tokens, or the largest tier default), priced per tier. `media` are the request's
+        non-text inputs: a tier that cannot take them is left out (400 if that leaves none), so a
+        request no tier can read never reaches, nor counts against, any tier."""
         if target != "auto":
             tier = self.tiers[target]
             if tenant.allowed_tiers is not None and target not in tenant.allowed_tiers:
                 raise PermissionDenied(f"tenant {tenant.name!r} may not use tier {target!r}", param="model")
-            chain = [tier, *self._allowed(tenant, [self.tiers[f] for f in tier.cfg.fallbacks])]
+            if not tier.serves_chat:
+                raise InvalidRequest(
+                    f"tier {target!r} serves embeddings only; send it to /v1/embeddings, or name a chat model",
+                    param="model",
+                )
+            _check_media(tier, media)
+            fallbacks = [self.tiers[f] for f in tier.cfg.fallbacks]
+            chain = [tier, *self._allowed(tenant, [f for f in fallbacks if f.serves_chat and f.accepts(media)])]
             return Decision(chain, "named")
         assert score is not None, "auto routing needs a complexity score"
         candidates = self._allowed(tenant, self.by_price)
         if not candidates:
-            raise PermissionDenied(f"tenant {tenant.name!r} may use no tier", param="model")
+            raise PermissionDenied(f"tenant {tenant.name!r} may use no chat tier", param="model")
+        readers = [t for t in candidates if t.accepts(media)]
+        if not readers:
+            kinds = "; ".join(f"{t.name}: {', '.join(sorted(t.input_modalities or ()))}" for t in candidates)
+            raise InvalidRequest(
+                f"no tier accepts {', '.join(sorted(media))} input ({kinds}); remove those content parts",
+                param="messages",
+                code="unsupported_input",
+            )
+        candidates = readers
 
         def cost(t: TierState) -> Decimal:
             return bound.worst_case(t.price)
@@ -220,6 +252,17 @@ class Router:
                 f"every suitable tier is at its queue limit ({', '.join(t.name for t in chain)}); retry shortly"
             )
         return []
+
+
+def _check_media(tier: TierState, media: frozenset[str]) -> None:
+    if not tier.accepts(media):
+        missing = ", ".join(sorted(media - (tier.input_modalities or frozenset())))
+        raise InvalidRequest(
+            f"tier {tier.name!r} accepts {', '.join(sorted(tier.input_modalities or ()))} input only, and this "
+            f"request carries {missing}; remove those content parts or choose a model that reads them",
+            param="messages",
+            code="unsupported_input",
+        )
 
 
 def price_of(tier: Tier) -> TierPrice:

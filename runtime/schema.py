@@ -8,10 +8,11 @@ against msgspec for this job (bench/client_choice.py); see docs/benchmarks.md.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runtime.chat_schema import check_chat
 from runtime.errors import InvalidRequest
 
 ANSWER_FIELDS = (
@@ -51,6 +52,7 @@ class ChatRequest(_Open):
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
+    """OpenAI's schema allows `null` (= false)."""
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -59,11 +61,28 @@ class ChatRequest(_Open):
     n: int | None = Field(default=None, ge=1, le=1, description="one choice per request (llama-server)")
     frugal: FrugalOptions | None = None
 
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _null_stream(cls, value: Any) -> Any:
+        return False if value is None else value
+
+
+_Batch = Field(min_length=1, max_length=2048)
+EMBEDDINGS_INPUT = "a string, or an array of 1 to 2048 strings, token ids, or non-empty arrays of token ids"
+
 
 class EmbeddingsRequest(_Open):
+    """OpenAI's `CreateEmbeddingRequest`: a string, or 1-2048 strings, token ids or token-id lists."""
+
     model: str | None = None
-    input: str | list[str] | list[int] | list[list[int]]
+    input: (
+        str
+        | Annotated[list[str], _Batch]
+        | Annotated[list[int], _Batch]
+        | Annotated[list[Annotated[list[int], Field(min_length=1)]], _Batch]
+    )
     encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "decimal"})
@@ -82,14 +101,22 @@ def _param(loc: tuple[int | str, ...]) -> str:
 
 
 def validate(model: type[ChatRequest] | type[EmbeddingsRequest], payload: Any) -> Any:
-    """Validate a decoded body, or raise InvalidRequest naming the first bad field and why."""
+    """Validate a decoded body, or raise InvalidRequest naming the first bad field and why. A chat
+    request's messages, content parts and tools are checked against OpenAI's request schema too
+    (runtime/chat_schema.py), so nothing malformed reaches a tier."""
     if not isinstance(payload, dict):
         raise InvalidRequest(f"the request body must be a JSON object, got {type(payload).__name__}")
     try:
-        return model.model_validate(payload)
+        parsed = model.model_validate(payload)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
         where = _param(tuple(p for p in first["loc"] if not _is_type_tag(p)))
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        if model is EmbeddingsRequest and where.startswith("input"):
+            # a union of four shapes: pydantic's first complaint would be about the first shape only
+            raise InvalidRequest(f"invalid field input: expected {EMBEDDINGS_INPUT}", param="input") from None
         raise InvalidRequest(f"invalid field {where or 'body'}: {first['msg']}{more}", param=where or None) from None
+    if model is ChatRequest:
+        check_chat(payload)
+    return parsed

@@ -91,6 +91,10 @@ class Tier(_Model):
     api_key_env: str | None = Field(default=None, description="env var holding the remote tier's API key")
     upstream_model: str | None = Field(default=None, description="model name sent upstream")
     embeddings: bool = Field(default=False, description="a remote tier that serves /v1/embeddings")
+    input_modalities: list[Literal["text", "image", "audio"]] | None = Field(
+        default=None,
+        description="what the tier's model accepts; default: a local tier's /props, a remote tier anything",
+    )
     slots: int | None = Field(default=None, ge=1, description="parallel slots; local default: /props total_slots")
     price: Price
     max_complexity: float = Field(

@@ -138,9 +138,19 @@ class LlamaServer:
             if status == 200 and isinstance(props, dict) and isinstance(props.get("total_slots"), int):
                 self.tier.slots = max(1, props["total_slots"])
                 self.metrics.slots.labels(self.tier.name).set(self.tier.slots)
+                self._read_modalities(props)
                 return
         self.tier.slots = self.cfg.parallel
         self.metrics.slots.labels(self.tier.name).set(self.tier.slots)
+
+    def _read_modalities(self, props: dict[str, object]) -> None:
+        """What the loaded model reads (`modalities` in /props: vision, audio), unless configured,
+        so a request with an image never reaches a text-only model."""
+        found = props.get("modalities")
+        if self.tier.cfg.input_modalities is not None or not isinstance(found, dict):
+            return
+        kinds = {"text"} | {kind for key, kind in (("vision", "image"), ("audio", "audio")) if found.get(key) is True}
+        self.tier.input_modalities = frozenset(kinds)
 
     async def _run(self) -> None:
         backoff = BACKOFF_START_S

@@ -13,6 +13,7 @@ the ONE place foreign exceptions become ours:
 and for every transport:
 
     HTTP 503 from the upstream (loading, no slot)     -> UpstreamUnavailable (503)
+    HTTP 500 saying the request could not be parsed   -> UpstreamRejected (400; CLIENT_FAULT_MARKERS)
     other HTTP 5xx                                    -> UpstreamError (502)
     HTTP 4xx                                          -> UpstreamRejected (status and body passed through)
 
@@ -51,12 +52,34 @@ def translate(tier: str) -> Iterator[None]:
         raise UpstreamError(f"tier {tier!r}: {type(exc).__name__}: {exc}") from exc
 
 
+CLIENT_FAULT_MARKERS = (
+    "Failed to parse messages",
+    "Failed to parse tools",
+    "[json.exception.",
+    "image input is not supported",
+    "audio input is not supported",
+)
+"""llama-server's HTTP 500 messages for a request it cannot read (seen from a real server: a text
+part without `text`, `name: null`, tools it cannot parse, an image or audio part on a text-only
+model). The router's own validation (runtime/chat_schema.py) stops most before they are sent."""
+
+
+def _client_fault(parsed: Any) -> bool:
+    err = parsed.get("error") if isinstance(parsed, dict) else None
+    message = err.get("message") if isinstance(err, dict) else None
+    return isinstance(message, str) and any(marker in message for marker in CLIENT_FAULT_MARKERS)
+
+
 def _status_error(tier: str, status: int, body: bytes) -> UpstreamError | UpstreamUnavailable | UpstreamRejected:
     try:
         parsed = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
         parsed = None
     detail = body[:300].decode(errors="replace")
+    if status == 500 and _client_fault(parsed):
+        # A malformed request llama-server could not parse: the client's error, and no sign that the
+        # tier is failing, so it is a 400 that no other tier is tried for and no breaker counts.
+        return UpstreamRejected(f"tier {tier!r} could not read the request: {detail}", 400, parsed)
     if 400 <= status < 500:
         return UpstreamRejected(
             f"tier {tier!r} rejected the request: {detail}", status, parsed if isinstance(parsed, dict) else None

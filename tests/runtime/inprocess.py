@@ -13,6 +13,8 @@ tests/runtime/fake_llama.py and run_router.
 - "slow": answer after `delay` seconds (the tier's timeout_s still applies, as a socket read would);
 - "stall": a stream that sends one chunk and then nothing (cut at the tier's stream_idle_timeout_s);
 - "crash": a stream that sends one chunk and then loses the connection.
+`reply = (status, body)` answers chat with exactly that instead (e.g. a real llama-server's error);
+`script = [event, ...]` is streamed instead of the default chunks (e.g. a real llama-server's).
 """
 
 from __future__ import annotations
@@ -98,12 +100,16 @@ class InProcessLlama:
         self.cancelled = 0
         self.embeddings_fail = False
         """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
+        self.reply: tuple[int, dict[str, Any]] | None = None
+        self.script: list[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.name}.fake.invalid"
 
     def _error(self) -> tuple[int, bytes] | None:
+        if self.reply is not None:
+            return self.reply[0], orjson.dumps(self.reply[1])
         if self.mode in ("500", "503"):
             return int(self.mode), orjson.dumps(
                 {"error": {"message": f"fake {self.mode}", "type": "server_error", "code": int(self.mode)}}
@@ -131,6 +137,10 @@ class InProcessLlama:
         return 200, orjson.dumps(completion())
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        if self.script is not None:
+            for event in self.script:
+                yield event
+            return
         try:
             if self.mode == "slow":
                 await asyncio.sleep(self.delay)

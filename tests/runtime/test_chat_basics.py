@@ -59,15 +59,22 @@ async def test_a_stream_without_include_usage_has_no_usage_chunk_but_usage_was_r
     assert any(e.startswith(b": x-frugal-cost-usd=0.0001") for e in events), "the cost arrives as an SSE comment"
 
 
-async def test_a_stream_with_include_usage_keeps_the_usage_chunk_byte_for_byte(
+async def test_a_stream_with_include_usage_keeps_the_usage_chunk_byte_for_byte_but_the_model_id(
     llama: InProcessLlama, tmp_path: Path
 ) -> None:
     settings = config([remote_tier("cheap", llama.url, prompt="0.01", completion="0.02")], tmp_path)
     body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
     async with in_process(settings, llama) as router:
         r = await router.client.post("/v1/chat/completions", json=body)
-    assert USAGE_CHUNK in r.content, "the usage chunk is forwarded unchanged"
-    assert chunk({"role": "assistant", "content": "Hel"}) in r.content, "content chunks are forwarded unchanged"
+
+    def as_answered(event: bytes) -> bytes:
+        # `model` is the id the client was answered by (OpenAI's schema), not the upstream's own name
+        return event.replace(b'"model":"fake"', b'"model":"cheap"')
+
+    assert as_answered(USAGE_CHUNK) in r.content, "the usage chunk is forwarded unchanged but for the model id"
+    assert as_answered(chunk({"role": "assistant", "content": "Hel"})) in r.content, (
+        "content chunks are forwarded unchanged but for the model id"
+    )
     assert r.headers["content-type"].startswith("text/event-stream"), "SSE content type"
 
 
