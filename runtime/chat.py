@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from runtime import complexity
+from runtime import complexity, forwarding
 from runtime.accounting import Bound, prompt_token_bound, usage_tokens
 from runtime.auth import TenantInfo
 from runtime.budget import remaining_usd
@@ -59,14 +59,14 @@ def request_limits(req: ChatRequest, headers: Any) -> tuple[RequestLimits, str]:
 
 
 def upstream_body(payload: dict[str, Any], tier: TierState, max_tokens: int, stream: bool) -> bytes:
-    up = dict(payload)
-    up.pop("frugal", None)
-    up.pop("max_completion_tokens", None)
+    """Only the allow-listed fields (runtime/forwarding.py), the tier's model and the router's max_tokens."""
+    up = forwarding.allowed(payload, forwarding.CHAT_FIELDS)
     up["model"] = tier.upstream_model
     up["max_tokens"] = max_tokens
     if stream:
         # llama-server (like OpenAI) sends usage in streams only when asked; the router always needs it.
-        up["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
+        options = payload.get("stream_options") or {}
+        up["stream_options"] = {**forwarding.allowed(options, forwarding.STREAM_OPTION_FIELDS), "include_usage": True}
     return orjson.dumps(up)
 
 
@@ -124,6 +124,9 @@ async def complete(
         receive=receive, stream=req.stream, include_usage=include_usage,
     )  # fmt: skip
     outcome = await dispatch(rt, call)
+    ignored = forwarding.ignored_header(payload, forwarding.CHAT_FIELDS)
+    if ignored is not None:
+        outcome.headers["x-frugal-ignored-fields"] = ignored
     if cache_mode == "default":
         outcome.headers["x-frugal-cache"] = "miss"
     parsed, tier_name = outcome.parsed, outcome.tier

@@ -62,6 +62,12 @@ class Metrics:
         self.restarts = Counter(
             "frugal_llama_server_restarts", "Supervised llama-server restarts", ["tier"], registry=r
         )
+        self.overruns = Counter(
+            "frugal_upstream_overruns",
+            "Answers whose upstream generated or billed past the reserved bound (charged the reservation)",
+            ["tier"],
+            registry=r,
+        )
         self.budget_remaining = (
             Gauge("frugal_budget_remaining_usd", "Budget left by tenant and period", ["tenant", "period"], registry=r)
             if budget_by_tenant
@@ -76,6 +82,7 @@ class Metrics:
             self.circuit.labels(t).set(0)
             self.ready.labels(t).set(0)
             self.fallbacks.labels(t)
+            self.overruns.labels(t)
 
     def tier_label(self, tier: str | None) -> str:
         return tier if tier in self.tiers else NO_TIER

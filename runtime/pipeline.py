@@ -30,7 +30,7 @@ from runtime.auth import TenantInfo
 from runtime.budget import reserved
 from runtime.disconnect import ClientDisconnected, Receive, cancel_on_disconnect
 from runtime.errors import BudgetExceeded, FrugalError, UpstreamFailure, UpstreamUnavailable
-from runtime.relay import CLIENT_CLOSED, RelayStream, relay
+from runtime.relay import CLIENT_CLOSED, RelayStream, relay, report_overrun
 from runtime.routing import Decision, TierState
 from runtime.state import Runtime
 from runtime.upstream import UpstreamStream, open_stream, post_json
@@ -187,6 +187,8 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
             relayed = True
             return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name)
         c = charge(tier.price, bound, call.usage(parsed))
+        if c.overrun:
+            report_overrun(rt.metrics, tier.name, bound, c, "usage")
         hold.charge(c.cost)
         rt.metrics.observe(tier.name, 200, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
     finally:

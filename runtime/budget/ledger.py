@@ -151,5 +151,7 @@ class reserved:  # noqa: N801 - used like a function: `async with reserved(store
     async def __aexit__(self, *exc_info: object) -> None:
         hold, self.hold = self.hold, None
         if hold is not None and hold.reservation is not None:
-            # Each store shields its own write, so a cancelled request still settles what it spent.
-            await self.store.settle(hold.reservation, hold.cost or Decimal(0))
+            # Never settle more than was reserved (runtime/accounting.py caps charges; this is the
+            # ledger's side of the same invariant). Each store shields its own write, so a cancelled
+            # request still settles what it spent.
+            await self.store.settle(hold.reservation, min(hold.cost or Decimal(0), self.amount))

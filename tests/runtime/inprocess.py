@@ -12,7 +12,9 @@ tests/runtime/fake_llama.py and run_router.
 - "500" / "503" / "400": that HTTP status with an OpenAI-shaped error;
 - "slow": answer after `delay` seconds (the tier's timeout_s still applies, as a socket read would);
 - "stall": a stream that sends one chunk and then nothing (cut at the tier's stream_idle_timeout_s);
-- "crash": a stream that sends one chunk and then loses the connection.
+- "crash": a stream that sends one chunk and then loses the connection;
+- "overrun": ignores max_tokens: 100 completion tokens (usage) or 100 one-token chunks (stream);
+- "not-sse": a stream answered 200 with a JSON body instead of events.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from runtime.settings import Settings
 from runtime.state import Runtime
 from tests.runtime.fake_llama import USAGE_CHUNK, chunk, completion
 
+OVERRUN_TOKENS = 100
 EMBEDDING = {
     "object": "list", "model": "fake",
     "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
@@ -96,6 +99,8 @@ class InProcessLlama:
         self.delay = 0.0
         self.requests: list[dict[str, Any]] = []
         self.cancelled = 0
+        self.streamed = 0
+        """Token chunks an "overrun" stream produced before it was closed."""
         self.embeddings_fail = False
         """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
 
@@ -128,12 +133,25 @@ class InProcessLlama:
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
+        if self.mode == "overrun":
+            return 200, orjson.dumps(completion("word " * 100, completion_tokens=OVERRUN_TOKENS))
         return 200, orjson.dumps(completion())
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
         try:
             if self.mode == "slow":
                 await asyncio.sleep(self.delay)
+            if self.mode == "not-sse":
+                yield orjson.dumps(completion()) + b"\n"
+                return
+            if self.mode == "overrun":
+                yield chunk({"role": "assistant", "content": ""})
+                for _ in range(OVERRUN_TOKENS):
+                    self.streamed += 1
+                    yield chunk({"content": "word "})
+                yield chunk({}, "length")
+                yield b"data: [DONE]\n\n"
+                return
             yield chunk({"role": "assistant", "content": "Hel"})
             if self.mode == "stall":
                 await asyncio.sleep(3600)
