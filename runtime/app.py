@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -28,10 +29,11 @@ from starlette.routing import Mount
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore, ExclusiveSQLiteStore, RedisBudgetStore, SharedSQLiteStore
+from runtime.budget.ledger import seconds_until_reset
 from runtime.cache import admin
 from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
-from runtime.errors import FrugalError, error_body, error_for_status
+from runtime.errors import RETRY_STATUSES, BudgetExceeded, FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
 from runtime.routes import ROUTES
 from runtime.routing import CircuitBreaker, Router, TierState, price_of
@@ -44,11 +46,26 @@ log = logging.getLogger("frugal.app")
 REMOTE_DEFAULT_SLOTS = 8
 
 
+def retry_after(err: FrugalError, rt: Runtime | None) -> int:
+    """Seconds a client should wait after a 429/503: the error's own figure, else until the budget
+    resets (budget refusals), a circuit's cool-down (nothing up), or one second (a full queue)."""
+    if err.retry_after_s is not None:
+        return max(1, math.ceil(err.retry_after_s))
+    if rt is None:
+        return 1
+    if isinstance(err, BudgetExceeded):
+        return seconds_until_reset(err.code, rt.clock.wall())
+    if err.status == 503:
+        return max(1, math.ceil(rt.settings.routing.circuit_cooldown_s))
+    return 1
+
+
 def _error_response(request: Request, err: FrugalError) -> Response:
     rt = getattr(request.state, "rt", None)
     if rt is not None:
         rt.metrics.requests.labels(NO_TIER, str(err.status)).inc()
-    return Response(error_body(err), status_code=err.status, media_type="application/json")
+    headers = {"retry-after": str(retry_after(err, rt))} if err.status in RETRY_STATUSES else None
+    return Response(error_body(err), status_code=err.status, headers=headers, media_type="application/json")
 
 
 async def _on_frugal_error(request: Request, exc: Exception) -> Response:

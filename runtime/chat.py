@@ -111,7 +111,18 @@ async def complete(
                     param="max_tokens",
                 )
             return None
-        return Bound(prompt_bound, max_tokens)
+        b = Bound(prompt_bound, max_tokens)
+        if limits.max_cost_usd is not None and b.worst_case(tier.price) > limits.max_cost_usd:
+            if first and target != "auto":
+                raise InvalidRequest(
+                    f"tier {tier.name!r} may cost up to ${b.worst_case(tier.price)} for this request "
+                    f"(max_tokens={max_tokens}), over max_cost_usd={limits.max_cost_usd}; "
+                    "fix: raise the limit, lower max_tokens, or use model 'auto'",
+                    param="x-frugal-max-cost-usd",
+                    code="max_cost_unmet",
+                )
+            return None  # a fallback over the client's cost limit is not tried
+        return b
 
     def body(tier: TierState, b: Bound) -> bytes:
         return upstream_body(payload, tier, b.completion_tokens, req.stream)

@@ -31,6 +31,8 @@ class FrugalError(Exception):
     status = 500
     type = "server_error"
     code: str | None = "internal_error"
+    retry_after_s: float | None = None
+    """For a 429 or 503: when to come back (the `Retry-After` header); None lets the app choose."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -148,6 +150,10 @@ def error_for_status(status: int, message: str) -> FrugalError:
     err.status = status
     err.type = "invalid_request_error" if status < 500 else "server_error"
     return err
+
+
+RETRY_STATUSES = frozenset({429, 503})
+"""Every answer with one of these statuses carries `Retry-After` (runtime/app.py sets it)."""
 
 
 def error_body(exc: FrugalError) -> bytes:

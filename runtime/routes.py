@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runtime import chat
+from runtime.auth import check_bearer
 from runtime.disconnect import ClientDisconnected, cancel_on_disconnect
 from runtime.embeddings import embed
 from runtime.errors import BodyTooLarge, InvalidRequest, UpstreamUnavailable
@@ -164,6 +165,9 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     rt = rt_of(request)
+    key = rt.settings.metrics.auth_key
+    if key is not None:
+        check_bearer(request.headers.get("authorization"), key.digest_hex(), "/metrics")
     m = rt.metrics
     for t in rt.tiers.values():
         m.in_flight.labels(t.name).set(t.in_flight)

@@ -7,6 +7,7 @@ start-up with the key's path, the rule and the fix (see docs/runtime.md for the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -123,6 +124,9 @@ class TenantKey(_Model):
             raise ValueError("a key needs exactly one of `sha256` (hex digest) or `key` (clear text, >= 16 chars)")
         return self
 
+    def digest_hex(self) -> str:
+        return self.sha256 or hashlib.sha256((self.key or "").encode()).hexdigest()
+
 
 class Tenant(_Model):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
@@ -160,12 +164,28 @@ class LimitSettings(_Model):
 
 class MetricsSettings(_Model):
     budget_by_tenant: bool = Field(default=False, description="opt-in: one series per tenant")
+    auth_key: TenantKey | None = Field(
+        default=None, description="when set, GET /metrics needs `Authorization: Bearer <key>`"
+    )
+
+    @model_validator(mode="after")
+    def _protected(self) -> MetricsSettings:
+        if self.budget_by_tenant and self.auth_key is None:
+            raise ValueError(
+                "budget_by_tenant exports every tenant's remaining budget; it needs metrics.auth_key "
+                "({sha256: <hex>} or {key: <clear, >= 16 chars>}, sent by the scraper as a bearer token) "
+                "so /metrics is not public"
+            )
+        return self
 
 
 class Server(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    shutdown_grace_s: float = Field(
+        default=15, ge=0, le=3600, description="on SIGTERM, how long requests in flight may finish"
+    )
 
 
 class Settings(_Model):
@@ -201,6 +221,15 @@ class Settings(_Model):
         tenant_names = [t.name for t in self.tenants]
         if len(set(tenant_names)) != len(tenant_names):
             raise ValueError(f"tenant names must be unique, got {tenant_names}")
+        owner: dict[str, str] = {}
+        for tenant in self.tenants:
+            for k in tenant.keys:
+                other = owner.setdefault(k.digest_hex(), tenant.name)
+                if other != tenant.name:
+                    raise ValueError(
+                        f"tenants {other!r} and {tenant.name!r} have the same API key; requests with it "
+                        "would be billed to one of them only. fix: give each tenant its own key"
+                    )
         for tenant in self.tenants:
             for tier in tenant.allowed_tiers or []:
                 if tier not in known:

@@ -34,6 +34,8 @@ from runtime.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, Ups
 from runtime.routing import TierState
 
 DONE = b"data: [DONE]"
+SSE_FIELDS = (b"data:", b":", b"event:", b"id:", b"retry:")
+"""What every line of an SSE event starts with (the WHATWG event-stream format)."""
 
 
 @contextmanager
@@ -188,6 +190,12 @@ class UpstreamStream:
         async for line in self.body.lines():
             line = line.rstrip(b"\r\n")
             if line:
+                if not line.startswith(SSE_FIELDS):
+                    # A 200 that is not an event stream (an error page, a JSON answer): the tier failed.
+                    raise UpstreamError(
+                        f"tier {self.tier.name!r} answered the stream with a non-SSE body: {line[:120]!r}",
+                        code="upstream_not_sse",
+                    )
                 buf.append(line)
                 continue
             if not buf:

@@ -11,6 +11,7 @@ Amounts are integer nano-dollars (the accounting quantum, 1e-9 USD), so sums are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,15 @@ def periods(now: float) -> tuple[str, str]:
     """(day, month) keys in UTC: budgets reset at 00:00 UTC and on the 1st of the month."""
     d = datetime.fromtimestamp(now, UTC)
     return d.strftime("%Y-%m-%d"), d.strftime("%Y-%m")
+
+
+def seconds_until_reset(code: str | None, now: float) -> int:
+    """Seconds until the budget a `daily_budget_exceeded`/`monthly_budget_exceeded` refusal names resets."""
+    d = datetime.fromtimestamp(now, UTC)
+    if code == "monthly_budget_exceeded":
+        first = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=UTC)
+        return max(1, math.ceil(first.timestamp() - now))
+    return max(1, math.ceil(DAY_S - now % DAY_S))
 
 
 class PeriodClock:
