@@ -29,6 +29,7 @@ from starlette.routing import Mount
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore, ExclusiveSQLiteStore, RedisBudgetStore, SharedSQLiteStore
+from runtime.budget.guard import GuardedLedger, SettlementJournal
 from runtime.budget.ledger import seconds_until_reset
 from runtime.cache import admin
 from runtime.cache.protocol import NullCache, ResponseCache
@@ -84,17 +85,43 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(request, FrugalError(f"internal error ({type(exc).__name__}); see the router's log"))
 
 
-def _budget_store(settings: Settings, clock: Clock) -> BudgetStore:
-    """The configured ledger; opening a SQLite file blocks, so the lifespan calls this in a thread."""
+def _budget_store(settings: Settings, clock: Clock, metrics: Metrics) -> BudgetStore:
+    """The configured ledger; opening a SQLite file blocks, so the lifespan calls this in a thread.
+    A ledger that can be unreachable (Redis, a shared file) is wrapped in a GuardedLedger: bounded
+    calls, fail closed, journalled settlements (runtime/budget/guard.py)."""
     b = settings.budget
+    store: BudgetStore
     if b.backend == "redis":
         import redis.asyncio as aioredis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         assert b.redis_url is not None, "validated by Settings"
-        return RedisBudgetStore(aioredis.from_url(b.redis_url), b.reservation_ttl_s, wall=clock.wall)
-    if b.shared:
-        return SharedSQLiteStore(b.sqlite_path, b.reservation_ttl_s, wall=clock.wall)
-    return ExclusiveSQLiteStore(b.sqlite_path, wall=clock.wall)
+        # A blocking pool: past max_connections a call waits for a free connection (backpressure)
+        # within the call's time bound, instead of failing. No client-side retries: the guard
+        # bounds the whole call and decides what a failure means.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            b.redis_url,
+            max_connections=b.redis_max_connections,
+            timeout=b.call_timeout_s,
+            socket_timeout=b.call_timeout_s,
+            socket_connect_timeout=b.call_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        store = RedisBudgetStore(aioredis.Redis(connection_pool=pool), b.reservation_ttl_s, wall=clock.wall)
+    elif b.shared:
+        store = SharedSQLiteStore(b.sqlite_path, b.reservation_ttl_s, wall=clock.wall)
+    else:
+        return ExclusiveSQLiteStore(b.sqlite_path, wall=clock.wall)
+    return GuardedLedger(
+        store,
+        SettlementJournal(b.journal()),
+        call_timeout_s=b.call_timeout_s,
+        retry_s=b.unavailable_retry_s,
+        on_error=lambda op: metrics.ledger_errors.labels(op).inc(),
+        on_pending=metrics.settlements_pending.set,
+        monotonic=clock.monotonic,
+    )
 
 
 async def _build_cache(settings: Settings, metrics: Metrics, tiers: dict[str, TierState]) -> ResponseCache:
@@ -162,7 +189,9 @@ def create_app(
                 state.slots = t.slots or (t.local.parallel if t.local else 1)
                 servers.append(LlamaServer(state, binary, transport, metrics, log_dir or cache_dir(env) / "logs"))
         supervisor = Supervisor(servers)
-        store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock)
+        store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock, metrics)
+        if isinstance(store, GuardedLedger):
+            await store.start()
         response_cache = cache if cache is not None else await _build_cache(settings, metrics, tiers)
         rt = Runtime(
             settings=settings,

@@ -10,6 +10,7 @@ Hierarchy (HTTP status in brackets):
     ├── BodyTooLarge [413]          body over limits.max_body_bytes
     ├── BudgetExceeded [429]        the tenant's daily or monthly budget cannot cover the request
     ├── Overloaded [429]            every suitable tier is at its slot limit or its circuit is open
+    ├── LedgerUnavailable [503]     the budget ledger did not answer in time (fail closed)
     └── UpstreamFailure             raised only by runtime/upstream.py, the one place that translates
         ├── UpstreamError [502]         connection refused/reset, 5xx, malformed answer
         ├── UpstreamUnavailable [503]   no tier is ready (still loading, all circuits open)
@@ -84,6 +85,14 @@ class Overloaded(FrugalError):
     status = 429
     type = "rate_limit_error"
     code = "overloaded"
+
+
+class LedgerUnavailable(FrugalError):
+    """The budget ledger did not answer in time: refused rather than risk an overspend."""
+
+    status = 503
+    type = "server_error"
+    code = "budget_ledger_unavailable"
 
 
 class UpstreamFailure(FrugalError):

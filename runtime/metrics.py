@@ -68,6 +68,17 @@ class Metrics:
             ["tier"],
             registry=r,
         )
+        self.ledger_errors = Counter(
+            "frugal_budget_ledger_errors",
+            "Budget ledger calls that failed or timed out (reserve, settle, spend, replay)",
+            ["op"],
+            registry=r,
+        )
+        self.settlements_pending = Gauge(
+            "frugal_budget_settlements_pending",
+            "Settlements journalled locally because the ledger did not take them; replayed until it does",
+            registry=r,
+        )
         self.budget_remaining = (
             Gauge("frugal_budget_remaining_usd", "Budget left by tenant and period", ["tenant", "period"], registry=r)
             if budget_by_tenant

@@ -153,9 +153,15 @@ class AttemptScope:
 async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Outcome:
     now = rt.clock.monotonic
     reservation = reserved(rt.budget, call.tenant, bound.worst_case(tier.price))
-    hold = await reservation.__aenter__()  # BudgetExceeded: nothing is held
-    tier.breaker.on_attempt()
+    # Admission is counted before the first await: dispatch's overload check and this count must
+    # see the same state, or a burst passes the check while its reservations are awaited.
     tier.in_flight += 1
+    try:
+        hold = await reservation.__aenter__()  # BudgetExceeded, LedgerUnavailable: nothing is held
+    except BaseException:
+        tier.in_flight -= 1
+        raise
+    tier.breaker.on_attempt()
     scope = AttemptScope(reservation, tier)
     relayed = False
     try:

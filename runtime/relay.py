@@ -105,23 +105,46 @@ async def relay(
     status = 200
     completed = False
     cut_at_bound = False
+    settled: Charge | None = None
+
+    async def settle() -> Charge:
+        """Charge, count and release the attempt, once. A complete stream does it before its last
+        bytes leave, so an answer the client has in full is already recorded in the ledger."""
+        nonlocal settled
+        if settled is not None:
+            return settled
+        c: Charge
+        if cut_at_bound:
+            c = Charge(bound.worst_case(tier.price), bound.prompt_tokens, tokens, overrun=True)
+        elif completed or usage is not None:
+            c = charge(tier.price, bound, usage)
+        else:
+            c = cut_short_charge(tier.price, bound, chunks)
+        settled = c
+        if c.overrun:
+            report_overrun(metrics, tier.name, bound, c, "stream cut at max_tokens" if cut_at_bound else "usage")
+        hold.charge(c.cost)
+        metrics.observe(tier.name, status, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
+        await resources.aclose()
+        return c
+
     try:
         event: bytes | None = first
         while event is not None:
             if event != DONE and _is_token(event):
                 tokens += 1
                 if tokens > bound.completion_tokens:
-                    # The upstream ignored max_tokens: stop relaying; leaving closes the upstream call.
+                    # The upstream ignored max_tokens: stop relaying; settling closes the upstream call.
                     cut_at_bound = completed = True
-                    cost = bound.worst_case(tier.price)
+                    c = await settle()
                     yield _length_finish(event)
-                    yield b": x-frugal-cost-usd=" + str(cost).encode() + b"\n\n" + DONE + b"\n\n"
+                    yield b": x-frugal-cost-usd=" + str(c.cost).encode() + b"\n\n" + DONE + b"\n\n"
                     break
             if event == DONE:
                 completed = True
+                c = await settle()
                 # An SSE comment: ignored by OpenAI clients, readable by ours.
-                cost = charge(tier.price, bound, usage).cost
-                yield b": x-frugal-cost-usd=" + str(cost).encode() + b"\n\n" + DONE + b"\n\n"
+                yield b": x-frugal-cost-usd=" + str(c.cost).encode() + b"\n\n" + DONE + b"\n\n"
                 break
             out = event
             if b'"usage"' in event and event.startswith(b"data: "):
@@ -145,18 +168,8 @@ async def relay(
         on_failure()
         yield sse_error_event(exc)
     except (asyncio.CancelledError, GeneratorExit):
-        status = CLIENT_CLOSED
+        if settled is None:
+            status = CLIENT_CLOSED
         raise
     finally:
-        c: Charge
-        if cut_at_bound:
-            c = Charge(bound.worst_case(tier.price), bound.prompt_tokens, tokens, overrun=True)
-        elif completed or usage is not None:
-            c = charge(tier.price, bound, usage)
-        else:
-            c = cut_short_charge(tier.price, bound, chunks)
-        if c.overrun:
-            report_overrun(metrics, tier.name, bound, c, "stream cut at max_tokens" if cut_at_bound else "usage")
-        hold.charge(c.cost)
-        metrics.observe(tier.name, status, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
-        await resources.aclose()
+        await settle()

@@ -147,6 +147,21 @@ class BudgetStoreSettings(_Model):
     )
     redis_url: str | None = None
     reservation_ttl_s: float = Field(default=900, gt=0, description="a reservation never settled expires")
+    call_timeout_s: float = Field(
+        default=0.5, gt=0, le=30, description="longest wait for one ledger call (redis, shared sqlite)"
+    )
+    unavailable_retry_s: float = Field(
+        default=2, gt=0, le=300, description="after a ledger failure, refuse at once (503) for this long"
+    )
+    redis_max_connections: int = Field(
+        default=64, ge=1, le=10_000, description="connection pool size; more concurrent calls wait for one"
+    )
+    journal_path: Path | None = Field(
+        default=None, description="settlements the ledger did not take; default: <sqlite_path>.unsettled"
+    )
+
+    def journal(self) -> Path:
+        return self.journal_path or self.sqlite_path.with_name(self.sqlite_path.name + ".unsettled")
 
 
 class Routing(_Model):
