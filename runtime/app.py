@@ -108,7 +108,7 @@ def _budget_store(settings: Settings, clock: Clock, metrics: Metrics) -> BudgetS
             socket_connect_timeout=b.call_timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
-        store = RedisBudgetStore(aioredis.Redis(connection_pool=pool), b.reservation_ttl_s, wall=clock.wall)
+        store = RedisBudgetStore(aioredis.Redis.from_pool(pool), b.reservation_ttl_s, wall=clock.wall)
     elif b.shared:
         store = SharedSQLiteStore(b.sqlite_path, b.reservation_ttl_s, wall=clock.wall)
     else:

@@ -88,6 +88,11 @@ return {spent_d + held(KEYS[3], false), spent_m + held(KEYS[4], false)}
 )
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class RedisBudgetStore:
     """The BudgetStore contract on a `redis.asyncio` client."""
 
@@ -131,7 +136,13 @@ class RedisBudgetStore:
         r = reservation
         keys = [*self._keys(r.tenant, r.day, r.month), f"{self.prefix}{r.tenant}:settled:{r.id}"]
         member = f"{r.id}:{r.amount_nano}"
-        await asyncio.shield(self._settle(keys=keys, args=[to_nano(actual), member, DAY_KEY_TTL_S, MONTH_KEY_TTL_S]))
+        # Shielded so a cancelled caller still settles; the outcome is retrieved either way, since a
+        # caller that stopped waiting (runtime/budget/guard.py) journals the settlement itself.
+        task = asyncio.ensure_future(
+            self._settle(keys=keys, args=[to_nano(actual), member, DAY_KEY_TTL_S, MONTH_KEY_TTL_S])
+        )
+        task.add_done_callback(_retrieve)
+        await asyncio.shield(task)
 
     async def spend(self, tenant: str) -> Spend:
         day, month = periods(self.wall())

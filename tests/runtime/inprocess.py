@@ -100,6 +100,9 @@ class InProcessLlama:
         self.requests: list[dict[str, Any]] = []
         self.cancelled = 0
         self.streamed = 0
+        self.active = 0
+        self.peak = 0
+        """Most non-streaming calls it was answering at once."""
         """Token chunks an "overrun" stream produced before it was closed."""
         self.embeddings_fail = False
         """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
@@ -119,6 +122,14 @@ class InProcessLlama:
         return None
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            return await self._post(path, body)
+        finally:
+            self.active -= 1
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
         self.requests.append(body)
         if path == "/v1/embeddings":
             if self.embeddings_fail:
