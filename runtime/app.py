@@ -4,8 +4,9 @@ Seams for tests and benchmarks (keyword arguments): `upstream` (a factory of the
 router reaches its tiers with; default aiohttp, tests pass an in-process fake), `clock` (monotonic
 and wall time), `cache`, `budget`, `environ`, `llama_server`, `log_dir`.
 
-The one error boundary is here: `_on_error` renders every FrugalError (and framework 404/405s and
-unexpected exceptions) in OpenAI's shape. Upstream failures are translated into FrugalErrors in
+The one error boundary is here: `_on_frugal_error`/`_on_http_error` render every FrugalError and
+framework 404/405 in OpenAI's shape, and `ErrorBoundary` turns anything else into a 500 in the same
+shape without closing the client's connection. Upstream failures are translated into FrugalErrors in
 runtime/upstream.py before they get here.
 """
 
@@ -22,9 +23,11 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
@@ -34,8 +37,10 @@ from runtime.budget.ledger import seconds_until_reset
 from runtime.cache import admin
 from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
+from runtime.disconnect import ClientDisconnected
 from runtime.errors import RETRY_STATUSES, BudgetExceeded, FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
+from runtime.relay import CLIENT_CLOSED
 from runtime.routes import ROUTES
 from runtime.routing import CircuitBreaker, Router, TierState, price_of
 from runtime.settings import Settings
@@ -80,9 +85,49 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return _error_response(request, error_for_status(exc.status_code, message))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
-    return _error_response(request, FrugalError(f"internal error ({type(exc).__name__}); see the router's log"))
+class ErrorBoundary:
+    """The last line: an exception no handler took becomes a 500 in OpenAI's shape, sent as a normal
+    response so the client's keep-alive connection stays usable (Starlette's own last-resort
+    handler re-raises, and the server then drops the connection). A client that went away
+    (mid-body or mid-answer) is counted as a disconnect (status 499 in metrics), not logged as an
+    error. If the response had already started, nothing can be said any more: the connection is
+    left for the server to close."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except (ClientDisconnect, ClientDisconnected):
+            rt = (scope.get("state") or {}).get("rt")
+            if rt is not None:
+                rt.metrics.requests.labels(NO_TIER, str(CLIENT_CLOSED)).inc()
+        except Exception as exc:
+            log.exception("unexpected error on %s", scope.get("path"), exc_info=exc)
+            if started:
+                return
+            err = FrugalError(f"internal error ({type(exc).__name__}); see the router's log")
+            rt = (scope.get("state") or {}).get("rt")
+            if rt is not None:
+                rt.metrics.requests.labels(NO_TIER, "500").inc()
+            body = error_body(err)
+            await send({
+                "type": "http.response.start", "status": 500,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            })  # fmt: skip
+            await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _budget_store(settings: Settings, clock: Clock, metrics: Metrics) -> BudgetStore:
@@ -218,5 +263,6 @@ def create_app(
     return Starlette(
         routes=[*ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
         lifespan=lifespan,
-        exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
+        middleware=[Middleware(ErrorBoundary)],
+        exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error},
     )

@@ -175,6 +175,7 @@ class LimitSettings(_Model):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_messages: int = Field(default=512, ge=1)
+    max_json_depth: int = Field(default=64, ge=2, le=200, description="deeper nesting in a body is a 400")
 
 
 class MetricsSettings(_Model):
@@ -201,6 +202,11 @@ class Server(_Model):
     shutdown_grace_s: float = Field(
         default=15, ge=0, le=3600, description="on SIGTERM, how long requests in flight may finish"
     )
+    header_timeout_s: float = Field(default=10, gt=0, le=600, description="a request's headers must arrive in this")
+    body_timeout_s: float = Field(default=60, gt=0, le=3600, description="its body, after the headers, in this")
+    keep_alive_timeout_s: float = Field(default=5, gt=0, le=3600, description="an idle keep-alive connection closes")
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000, description="more open connections get 503")
+    max_header_bytes: int = Field(default=65536, ge=1024, le=16_777_216, description="larger headers get 431")
 
 
 class Settings(_Model):
