@@ -15,6 +15,7 @@ and for every transport:
     HTTP 503 from the upstream (loading, no slot)     -> UpstreamUnavailable (503)
     other HTTP 5xx                                    -> UpstreamError (502)
     HTTP 4xx                                          -> UpstreamRejected (status and body passed through)
+    a 200 stream whose lines are not SSE              -> UpstreamError (502, upstream_not_sse)
 
 Every failure except UpstreamRejected is `retryable`: the router may try the next tier. Tests inject
 an in-process transport through create_app(settings, upstream=...).
