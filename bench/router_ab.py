@@ -28,13 +28,10 @@ from bench.router_overhead import KEY, LUA, fmt, free_port, measure, process, wa
 
 @contextmanager
 def router(root: Path, upstream_port: int, tmp: Path) -> Iterator[str]:
-    """bench.router_overhead:app_factory as that checkout defines it, under the benchmark's uvicorn flags."""
+    """bench.router_overhead:app_factory as that checkout defines it, served as that checkout serves."""
     port = free_port()
-    argv = [
-        sys.executable, "-m", "uvicorn", "bench.router_overhead:app_factory", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    # That checkout's app under its own production HTTP protocol (bench/ab_serve.py), one worker.
+    argv = [sys.executable, str(REPO / "bench" / "ab_serve.py"), str(port)]
     env = {
         "BENCH_UPSTREAM_PORT": str(upstream_port),
         "BENCH_DB": str(tmp / f"spend-{port}.sqlite3"),

@@ -109,6 +109,8 @@ class Charge:
     cost: Decimal
     prompt_tokens: int
     completion_tokens: int
+    overrun: bool = False
+    """The upstream reported more than the bound allowed; `cost` was capped at the reservation."""
 
 
 EMBEDDINGS_OVERHEAD_TOKENS = 16
@@ -126,10 +128,19 @@ def embeddings_bound(inputs: Any) -> Bound:
 
 
 def charge(price: TierPrice, bound: Bound, usage: tuple[int, int] | None) -> Charge:
-    """A completed call: the upstream's usage priced; without usage, the bound (never guess low)."""
+    """A completed call: the upstream's usage priced; without usage, the bound (never guess low).
+
+    Invariant: the cost never exceeds the bound's worst case, which is what was reserved. An upstream
+    that reports more (it generated past max_tokens, or the prompt bound was wrong) is charged the
+    reservation and flagged `overrun`, for the caller to log and count: a budget is never overspent
+    because an upstream misbehaved."""
+    worst = bound.worst_case(price)
     if usage is None:
-        return Charge(bound.worst_case(price), 0, 0)
-    return Charge(price.cost(*usage), usage[0], usage[1])
+        return Charge(worst, 0, 0)
+    cost = price.cost(*usage)
+    if cost > worst or usage[1] > bound.completion_tokens:
+        return Charge(min(cost, worst), usage[0], usage[1], overrun=True)
+    return Charge(cost, usage[0], usage[1])
 
 
 def cut_short_charge(price: TierPrice, bound: Bound, streamed_chunks: int) -> Charge:

@@ -4,8 +4,9 @@ Seams for tests and benchmarks (keyword arguments): `upstream` (a factory of the
 router reaches its tiers with; default aiohttp, tests pass an in-process fake), `clock` (monotonic
 and wall time), `cache`, `budget`, `environ`, `llama_server`, `log_dir`.
 
-The one error boundary is here: `_on_error` renders every FrugalError (and framework 404/405s and
-unexpected exceptions) in OpenAI's shape. Upstream failures are translated into FrugalErrors in
+The one error boundary is here: `_on_frugal_error`/`_on_http_error` render every FrugalError and
+framework 404/405 in OpenAI's shape, and `ErrorBoundary` turns anything else into a 500 in the same
+shape without closing the client's connection. Upstream failures are translated into FrugalErrors in
 runtime/upstream.py before they get here.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -21,18 +23,24 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.assets import cache_dir, llama_server_binary
 from runtime.auth import KeyStore
 from runtime.budget import BudgetStore, ExclusiveSQLiteStore, RedisBudgetStore, SharedSQLiteStore
+from runtime.budget.guard import GuardedLedger, SettlementJournal
+from runtime.budget.ledger import seconds_until_reset
 from runtime.cache import admin
 from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
-from runtime.errors import FrugalError, error_body, error_for_status
+from runtime.disconnect import ClientDisconnected
+from runtime.errors import RETRY_STATUSES, BudgetExceeded, FrugalError, error_body, error_for_status
 from runtime.metrics import NO_TIER, Metrics
+from runtime.relay import CLIENT_CLOSED
 from runtime.routes import ROUTES
 from runtime.routing import CircuitBreaker, Router, TierState, price_of
 from runtime.settings import Settings
@@ -44,11 +52,26 @@ log = logging.getLogger("frugal.app")
 REMOTE_DEFAULT_SLOTS = 8
 
 
+def retry_after(err: FrugalError, rt: Runtime | None) -> int:
+    """Seconds a client should wait after a 429/503: the error's own figure, else until the budget
+    resets (budget refusals), a circuit's cool-down (nothing up), or one second (a full queue)."""
+    if err.retry_after_s is not None:
+        return max(1, math.ceil(err.retry_after_s))
+    if rt is None:
+        return 1
+    if isinstance(err, BudgetExceeded):
+        return seconds_until_reset(err.code, rt.clock.wall())
+    if err.status == 503:
+        return max(1, math.ceil(rt.settings.routing.circuit_cooldown_s))
+    return 1
+
+
 def _error_response(request: Request, err: FrugalError) -> Response:
     rt = getattr(request.state, "rt", None)
     if rt is not None:
         rt.metrics.requests.labels(NO_TIER, str(err.status)).inc()
-    return Response(error_body(err), status_code=err.status, media_type="application/json")
+    headers = {"retry-after": str(retry_after(err, rt))} if err.status in RETRY_STATUSES else None
+    return Response(error_body(err), status_code=err.status, headers=headers, media_type="application/json")
 
 
 async def _on_frugal_error(request: Request, exc: Exception) -> Response:
@@ -70,22 +93,88 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
-    return _error_response(request, FrugalError(f"internal error ({type(exc).__name__}); see the router's log"))
+class ErrorBoundary:
+    """The last line: an exception no handler took becomes a 500 in OpenAI's shape, sent as a normal
+    response so the client's keep-alive connection stays usable (Starlette's own last-resort
+    handler re-raises, and the server then drops the connection). A client that went away
+    (mid-body or mid-answer) is counted as a disconnect (status 499 in metrics), not logged as an
+    error. If the response had already started, nothing can be said any more: the connection is
+    left for the server to close."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except (ClientDisconnect, ClientDisconnected):
+            rt = (scope.get("state") or {}).get("rt")
+            if rt is not None:
+                rt.metrics.requests.labels(NO_TIER, str(CLIENT_CLOSED)).inc()
+        except Exception as exc:
+            log.exception("unexpected error on %s", scope.get("path"), exc_info=exc)
+            if started:
+                return
+            err = FrugalError(f"internal error ({type(exc).__name__}); see the router's log")
+            rt = (scope.get("state") or {}).get("rt")
+            if rt is not None:
+                rt.metrics.requests.labels(NO_TIER, "500").inc()
+            body = error_body(err)
+            await send({
+                "type": "http.response.start", "status": 500,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            })  # fmt: skip
+            await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _budget_store(settings: Settings, clock: Clock) -> BudgetStore:
-    """The configured ledger; opening a SQLite file blocks, so the lifespan calls this in a thread."""
+def _budget_store(settings: Settings, clock: Clock, metrics: Metrics) -> BudgetStore:
+    """The configured ledger; opening a SQLite file blocks, so the lifespan calls this in a thread.
+    A ledger that can be unreachable (Redis, a shared file) is wrapped in a GuardedLedger: bounded
+    calls, fail closed, journalled settlements (runtime/budget/guard.py)."""
     b = settings.budget
+    store: BudgetStore
     if b.backend == "redis":
         import redis.asyncio as aioredis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         assert b.redis_url is not None, "validated by Settings"
-        return RedisBudgetStore(aioredis.from_url(b.redis_url), b.reservation_ttl_s, wall=clock.wall)
-    if b.shared:
-        return SharedSQLiteStore(b.sqlite_path, b.reservation_ttl_s, wall=clock.wall)
-    return ExclusiveSQLiteStore(b.sqlite_path, wall=clock.wall)
+        # A blocking pool: past max_connections a call waits for a free connection (backpressure)
+        # within the call's time bound, instead of failing. No client-side retries: the guard
+        # bounds the whole call and decides what a failure means.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            b.redis_url,
+            max_connections=b.redis_max_connections,
+            timeout=b.call_timeout_s,
+            socket_timeout=b.call_timeout_s,
+            socket_connect_timeout=b.call_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        store = RedisBudgetStore(aioredis.Redis.from_pool(pool), b.reservation_ttl_s, wall=clock.wall)
+    elif b.shared:
+        store = SharedSQLiteStore(b.sqlite_path, b.reservation_ttl_s, wall=clock.wall)
+    else:
+        return ExclusiveSQLiteStore(b.sqlite_path, wall=clock.wall)
+    return GuardedLedger(
+        store,
+        SettlementJournal(b.journal()),
+        call_timeout_s=b.call_timeout_s,
+        retry_s=b.unavailable_retry_s,
+        on_error=lambda op: metrics.ledger_errors.labels(op).inc(),
+        on_pending=metrics.settlements_pending.set,
+        monotonic=clock.monotonic,
+    )
 
 
 async def _build_cache(settings: Settings, metrics: Metrics, tiers: dict[str, TierState]) -> ResponseCache:
@@ -154,7 +243,9 @@ def create_app(
                 state.slots = t.slots or (t.local.parallel if t.local else 1)
                 servers.append(LlamaServer(state, binary, transport, metrics, log_dir or cache_dir(env) / "logs"))
         supervisor = Supervisor(servers)
-        store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock)
+        store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock, metrics)
+        if isinstance(store, GuardedLedger):
+            await store.start()
         response_cache = cache if cache is not None else await _build_cache(settings, metrics, tiers)
         rt = Runtime(
             settings=settings,
@@ -181,5 +272,6 @@ def create_app(
     return Starlette(
         routes=[*ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
         lifespan=lifespan,
-        exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
+        middleware=[Middleware(ErrorBoundary)],
+        exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error},
     )

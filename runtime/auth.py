@@ -36,6 +36,15 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def check_bearer(authorization: str | None, digest_hex: str, what: str) -> None:
+    """AuthenticationError (401) unless the header is `Bearer <key>` with sha256(key) == digest_hex."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthenticationError(f"{what} needs 'Authorization: Bearer <key>'", code="missing_api_key")
+    if not hmac.compare_digest(key_digest(key.strip()), bytes.fromhex(digest_hex)):
+        raise AuthenticationError(f"wrong key for {what}")
+
+
 class KeyStore:
     def __init__(self, tenants: list[Tenant]) -> None:
         self.enabled = bool(tenants)

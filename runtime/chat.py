@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from runtime import complexity
+from runtime import complexity, forwarding
 from runtime.accounting import Bound, prompt_token_bound, usage_tokens
 from runtime.auth import TenantInfo
 from runtime.budget import remaining_usd
@@ -62,14 +62,14 @@ def request_limits(req: ChatRequest, headers: Any) -> tuple[RequestLimits, str]:
 
 
 def upstream_body(payload: dict[str, Any], tier: TierState, max_tokens: int, stream: bool) -> bytes:
-    up = dict(payload)
-    up.pop("frugal", None)
-    up.pop("max_completion_tokens", None)
+    """Only the allow-listed fields (runtime/forwarding.py), the tier's model and the router's max_tokens."""
+    up = forwarding.allowed(payload, forwarding.CHAT_FIELDS)
     up["model"] = tier.upstream_model
     up["max_tokens"] = max_tokens
     if stream:
         # llama-server (like OpenAI) sends usage in streams only when asked; the router always needs it.
-        up["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
+        options = payload.get("stream_options") or {}
+        up["stream_options"] = {**forwarding.allowed(options, forwarding.STREAM_OPTION_FIELDS), "include_usage": True}
     return orjson.dumps(up)
 
 
@@ -118,7 +118,18 @@ async def complete(
                     param="max_tokens",
                 )
             return None
-        return Bound(prompt_bound, max_tokens)
+        b = Bound(prompt_bound, max_tokens)
+        if limits.max_cost_usd is not None and b.worst_case(tier.price) > limits.max_cost_usd:
+            if first and target != "auto":
+                raise InvalidRequest(
+                    f"tier {tier.name!r} may cost up to ${b.worst_case(tier.price)} for this request "
+                    f"(max_tokens={max_tokens}), over max_cost_usd={limits.max_cost_usd}; "
+                    "fix: raise the limit, lower max_tokens, or use model 'auto'",
+                    param="x-frugal-max-cost-usd",
+                    code="max_cost_unmet",
+                )
+            return None  # a fallback over the client's cost limit is not tried
+        return b
 
     def body(tier: TierState, b: Bound) -> bytes:
         return upstream_body(payload, tier, b.completion_tokens, req.stream)
@@ -133,6 +144,9 @@ async def complete(
         shape=lambda tier: ChatShape(answered_model(asked, tier.name)),
     )  # fmt: skip
     outcome = await dispatch(rt, call)
+    ignored = forwarding.ignored_header(payload, forwarding.CHAT_FIELDS)
+    if ignored is not None:
+        outcome.headers["x-frugal-ignored-fields"] = ignored
     if cache_mode == "default":
         outcome.headers["x-frugal-cache"] = "miss"
     parsed, tier_name = outcome.parsed, outcome.tier

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from runtime import forwarding
 from runtime.accounting import Bound, embeddings_bound, embeddings_usage
 from runtime.auth import TenantInfo
 from runtime.disconnect import Receive
@@ -35,7 +36,7 @@ async def embed(
         return worst
 
     def body(tier: TierState, b: Bound) -> bytes:
-        return orjson.dumps({**payload, "model": tier.upstream_model})
+        return orjson.dumps({**forwarding.allowed(payload, forwarding.EMBEDDINGS_FIELDS), "model": tier.upstream_model})
 
     def nothing_fits() -> UpstreamUnavailable:
         return UpstreamUnavailable("no embeddings tier is ready")

@@ -10,6 +10,7 @@ Hierarchy (HTTP status in brackets):
     ├── BodyTooLarge [413]          body over limits.max_body_bytes
     ├── BudgetExceeded [429]        the tenant's daily or monthly budget cannot cover the request
     ├── Overloaded [429]            every suitable tier is at its slot limit or its circuit is open
+    ├── LedgerUnavailable [503]     the budget ledger did not answer in time (fail closed)
     └── UpstreamFailure             raised only by runtime/upstream.py, the one place that translates
         ├── UpstreamError [502]         connection refused/reset, 5xx, malformed answer
         ├── UpstreamUnavailable [503]   no tier is ready (still loading, all circuits open)
@@ -31,6 +32,8 @@ class FrugalError(Exception):
     status = 500
     type = "server_error"
     code: str | None = "internal_error"
+    retry_after_s: float | None = None
+    """For a 429 or 503: when to come back (the `Retry-After` header); None lets the app choose."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -82,6 +85,14 @@ class Overloaded(FrugalError):
     status = 429
     type = "rate_limit_error"
     code = "overloaded"
+
+
+class LedgerUnavailable(FrugalError):
+    """The budget ledger did not answer in time: refused rather than risk an overspend."""
+
+    status = 503
+    type = "server_error"
+    code = "budget_ledger_unavailable"
 
 
 class UpstreamFailure(FrugalError):
@@ -171,6 +182,10 @@ def error_for_status(status: int, message: str) -> FrugalError:
     err.status = status
     err.type = "invalid_request_error" if status < 500 else "server_error"
     return err
+
+
+RETRY_STATUSES = frozenset({429, 503})
+"""Every answer with one of these statuses carries `Retry-After` (runtime/app.py sets it)."""
 
 
 def error_body(exc: FrugalError) -> bytes:

@@ -62,6 +62,23 @@ class Metrics:
         self.restarts = Counter(
             "frugal_llama_server_restarts", "Supervised llama-server restarts", ["tier"], registry=r
         )
+        self.overruns = Counter(
+            "frugal_upstream_overruns",
+            "Answers whose upstream generated or billed past the reserved bound (charged the reservation)",
+            ["tier"],
+            registry=r,
+        )
+        self.ledger_errors = Counter(
+            "frugal_budget_ledger_errors",
+            "Budget ledger calls that failed or timed out (reserve, settle, spend, replay)",
+            ["op"],
+            registry=r,
+        )
+        self.settlements_pending = Gauge(
+            "frugal_budget_settlements_pending",
+            "Settlements journalled locally because the ledger did not take them; replayed until it does",
+            registry=r,
+        )
         self.budget_remaining = (
             Gauge("frugal_budget_remaining_usd", "Budget left by tenant and period", ["tenant", "period"], registry=r)
             if budget_by_tenant
@@ -76,6 +93,7 @@ class Metrics:
             self.circuit.labels(t).set(0)
             self.ready.labels(t).set(0)
             self.fallbacks.labels(t)
+            self.overruns.labels(t)
 
     def tier_label(self, tier: str | None) -> str:
         return tier if tier in self.tiers else NO_TIER

@@ -34,7 +34,7 @@ from runtime.budget import reserved
 from runtime.disconnect import ClientDisconnected, Receive, cancel_on_disconnect
 from runtime.errors import BudgetExceeded, FrugalError, UpstreamFailure, UpstreamUnavailable
 from runtime.openai_shape import ChatShape, EmbeddingsShape, ShapedEvents
-from runtime.relay import CLIENT_CLOSED, RelayStream, relay
+from runtime.relay import CLIENT_CLOSED, RelayStream, relay, report_overrun
 from runtime.routing import Decision, TierState
 from runtime.state import Runtime
 from runtime.upstream import UpstreamStream, open_stream, post_json
@@ -159,9 +159,15 @@ class AttemptScope:
 async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Outcome:
     now = rt.clock.monotonic
     reservation = reserved(rt.budget, call.tenant, bound.worst_case(tier.price))
-    hold = await reservation.__aenter__()  # BudgetExceeded: nothing is held
-    tier.breaker.on_attempt()
+    # Admission is counted before the first await: dispatch's overload check and this count must
+    # see the same state, or a burst passes the check while its reservations are awaited.
     tier.in_flight += 1
+    try:
+        hold = await reservation.__aenter__()  # BudgetExceeded, LedgerUnavailable: nothing is held
+    except BaseException:
+        tier.in_flight -= 1
+        raise
+    tier.breaker.on_attempt()
     scope = AttemptScope(reservation, tier)
     relayed = False
     try:
@@ -199,6 +205,8 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
             relayed = True
             return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name)
         c = charge(tier.price, bound, call.usage(parsed))
+        if c.overrun:
+            report_overrun(rt.metrics, tier.name, bound, c, "usage")
         hold.charge(c.cost)
         rt.metrics.observe(tier.name, 200, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
     finally:

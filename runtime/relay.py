@@ -10,6 +10,7 @@ closing the RelayStream closes it, even if the stream was never iterated.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from runtime.metrics import Metrics
 from runtime.routing import TierState
 from runtime.upstream import DONE
 
+log = logging.getLogger("frugal.relay")
 CLIENT_CLOSED = 499
 """Status recorded in metrics when the client went away (nginx's convention; never sent)."""
 
@@ -50,6 +52,40 @@ class RelayStream:
             await self._resources.aclose()
 
 
+def _is_token(event: bytes) -> bool:
+    """A chunk that carries generated text or a tool call (llama-server sends one token a chunk)."""
+    if b'"tool_calls"' in event:
+        return True
+    for marker in (b'"content":"', b'"content": "'):
+        at = event.find(marker)
+        if at >= 0 and event[at + len(marker) : at + len(marker) + 1] != b'"':
+            return True
+    return False
+
+
+def _length_finish(event: bytes) -> bytes:
+    """The chunk that ends a stream cut at max_tokens, as OpenAI ends one: finish_reason "length"."""
+    try:
+        seen = orjson.loads(event[6:])
+    except orjson.JSONDecodeError:
+        seen = {}
+    if not isinstance(seen, dict):
+        seen = {}
+    head = {k: seen[k] for k in ("id", "created", "model", "system_fingerprint") if k in seen}
+    end = {**head, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+    return b"data: " + orjson.dumps(end) + b"\n\n"
+
+
+def report_overrun(metrics: Metrics, tier: str, bound: Bound, c: Charge, how: str) -> None:
+    """An upstream billed or sent more than the bound: counted and logged (the charge is already capped)."""
+    metrics.overruns.labels(tier).inc()
+    log.warning(
+        "tier %r overran its bound (%s): bound %d prompt + %d completion tokens, upstream reported %d + %d; "
+        "charged the reservation %s",
+        tier, how, bound.prompt_tokens, bound.completion_tokens, c.prompt_tokens, c.completion_tokens, c.cost,
+    )  # fmt: skip
+
+
 async def relay(
     tier: TierState,
     bound: Bound,
@@ -65,16 +101,50 @@ async def relay(
 ) -> AsyncGenerator[bytes, None]:
     usage: tuple[int, int] | None = None
     chunks = 0
+    tokens = 0
     status = 200
     completed = False
+    cut_at_bound = False
+    settled: Charge | None = None
+
+    async def settle() -> Charge:
+        """Charge, count and release the attempt, once. A complete stream does it before its last
+        bytes leave, so an answer the client has in full is already recorded in the ledger."""
+        nonlocal settled
+        if settled is not None:
+            return settled
+        c: Charge
+        if cut_at_bound:
+            c = Charge(bound.worst_case(tier.price), bound.prompt_tokens, tokens, overrun=True)
+        elif completed or usage is not None:
+            c = charge(tier.price, bound, usage)
+        else:
+            c = cut_short_charge(tier.price, bound, chunks)
+        settled = c
+        if c.overrun:
+            report_overrun(metrics, tier.name, bound, c, "stream cut at max_tokens" if cut_at_bound else "usage")
+        hold.charge(c.cost)
+        metrics.observe(tier.name, status, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
+        await resources.aclose()
+        return c
+
     try:
         event: bytes | None = first
         while event is not None:
+            if event != DONE and _is_token(event):
+                tokens += 1
+                if tokens > bound.completion_tokens:
+                    # The upstream ignored max_tokens: stop relaying; settling closes the upstream call.
+                    cut_at_bound = completed = True
+                    c = await settle()
+                    yield _length_finish(event)
+                    yield b": x-frugal-cost-usd=" + str(c.cost).encode() + b"\n\n" + DONE + b"\n\n"
+                    break
             if event == DONE:
                 completed = True
+                c = await settle()
                 # An SSE comment: ignored by OpenAI clients, readable by ours.
-                cost = charge(tier.price, bound, usage).cost
-                yield b": x-frugal-cost-usd=" + str(cost).encode() + b"\n\n" + DONE + b"\n\n"
+                yield b": x-frugal-cost-usd=" + str(c.cost).encode() + b"\n\n" + DONE + b"\n\n"
                 break
             out = event
             if b'"usage"' in event and event.startswith(b"data: "):
@@ -98,14 +168,8 @@ async def relay(
         on_failure()
         yield sse_error_event(exc)
     except (asyncio.CancelledError, GeneratorExit):
-        status = CLIENT_CLOSED
+        if settled is None:
+            status = CLIENT_CLOSED
         raise
     finally:
-        c: Charge = (
-            charge(tier.price, bound, usage)
-            if completed or usage is not None
-            else cut_short_charge(tier.price, bound, chunks)
-        )
-        hold.charge(c.cost)
-        metrics.observe(tier.name, status, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
-        await resources.aclose()
+        await settle()

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runtime import chat
+from runtime.auth import check_bearer
 from runtime.disconnect import ClientDisconnected, cancel_on_disconnect
 from runtime.embeddings import embed
 from runtime.errors import BodyTooLarge, InvalidRequest, UnknownModel, UpstreamUnavailable
@@ -26,8 +27,10 @@ from runtime.state import Runtime
 JSON = "application/json"
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The decoded body, or 413 past `limit` bytes (checked before reading when the length is declared)."""
+async def read_json(request: Request, limit: int, max_depth: int) -> Any:
+    """The decoded body, or 413 past `limit` bytes (checked before reading when the length is declared),
+    or 400 when nested deeper than `max_depth` (the JSON writer refuses deep nesting, and no request
+    needs it)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -49,9 +52,37 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body:
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
+    # Fewer brackets than the limit cannot nest deeper than it: the walk is for the rare body that has many.
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(value, max_depth) > max_depth:
+        raise InvalidRequest(
+            f"the JSON body is nested more than {max_depth} levels deep (limits.max_json_depth); "
+            "flatten it (no OpenAI request needs that depth)"
+        )
+    return value
+
+
+def json_depth(value: Any, stop_after: int) -> int:
+    """How deep `value` nests (a scalar is 0, `[]` is 1), counted no further than stop_after + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_after:
+                return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 class SSEResponse(Response):
@@ -97,7 +128,7 @@ def _answer(outcome: Outcome) -> Response:
 async def chat_completions(request: Request) -> Response:
     rt = rt_of(request)
     tenant = rt.keys.authenticate(request.headers.get("authorization"))
-    payload = await read_json(request, rt.settings.limits.max_body_bytes)
+    payload = await read_json(request, rt.settings.limits.max_body_bytes, rt.settings.limits.max_json_depth)
     req: ChatRequest = validate(ChatRequest, payload)
     if len(req.messages) > rt.settings.limits.max_messages:
         raise InvalidRequest(
@@ -112,7 +143,7 @@ async def chat_completions(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     rt = rt_of(request)
     tenant = rt.keys.authenticate(request.headers.get("authorization"))
-    payload = await read_json(request, rt.settings.limits.max_body_bytes)
+    payload = await read_json(request, rt.settings.limits.max_body_bytes, rt.settings.limits.max_json_depth)
     req: EmbeddingsRequest = validate(EmbeddingsRequest, payload)
     try:
         return _answer(await embed(rt, tenant, payload, req, request.receive))
@@ -182,6 +213,9 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     rt = rt_of(request)
+    key = rt.settings.metrics.auth_key
+    if key is not None:
+        check_bearer(request.headers.get("authorization"), key.digest_hex(), "/metrics")
     m = rt.metrics
     for t in rt.tiers.values():
         m.in_flight.labels(t.name).set(t.in_flight)

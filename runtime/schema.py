@@ -1,7 +1,7 @@
 """The request shapes the router validates (OpenAI's chat and embeddings APIs, plus `frugal` limits).
 
-Strict types (a string where an integer belongs is a 400, as with OpenAI); unknown fields are kept
-and forwarded, because servers add parameters faster than we can list them. pydantic was measured
+Strict types (a string where an integer belongs is a 400, as with OpenAI); unknown fields are
+accepted, but only allow-listed ones go upstream (runtime/forwarding.py). pydantic was measured
 against msgspec for this job (bench/client_choice.py); see docs/benchmarks.md.
 """
 

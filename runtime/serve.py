@@ -1,13 +1,15 @@
 """Running the router: the default config (one local tier on the embedded small model) and uvicorn.
 
-Uvicorn settings were chosen by measurement (docs/benchmarks.md): uvloop + httptools, access log
-off, one worker (the supervisor and the in-process circuit breakers belong to one process; a second
-worker measured no faster on 2 cores because the upstream and the load share them).
+Uvicorn settings were chosen by measurement (docs/benchmarks.md): uvloop + httptools (with the
+router's header/body deadlines and connection caps, runtime/connections.py), access log off, one
+worker (the supervisor and the in-process circuit breakers belong to one process; a second worker
+measured no faster on 2 cores because the upstream and the load share them).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Mapping
@@ -77,13 +79,21 @@ def run(settings: Settings) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stopped)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=15,
-    )
+    uvicorn.run(create_app(settings), **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's keyword arguments for these settings (also used by the tests' real-socket server)."""
+    from runtime.connections import guarded_protocol
+
+    server = settings.server
+    return {
+        "host": server.host,
+        "port": server.port,
+        "loop": "uvloop",
+        "http": guarded_protocol(server),
+        "access_log": False,
+        "log_level": "info",
+        "timeout_graceful_shutdown": int(math.ceil(server.shutdown_grace_s)),
+        "timeout_keep_alive": server.keep_alive_timeout_s,
+    }

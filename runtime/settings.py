@@ -7,6 +7,7 @@ start-up with the key's path, the rule and the fix (see docs/runtime.md for the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -127,6 +128,9 @@ class TenantKey(_Model):
             raise ValueError("a key needs exactly one of `sha256` (hex digest) or `key` (clear text, >= 16 chars)")
         return self
 
+    def digest_hex(self) -> str:
+        return self.sha256 or hashlib.sha256((self.key or "").encode()).hexdigest()
+
 
 class Tenant(_Model):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
@@ -147,6 +151,21 @@ class BudgetStoreSettings(_Model):
     )
     redis_url: str | None = None
     reservation_ttl_s: float = Field(default=900, gt=0, description="a reservation never settled expires")
+    call_timeout_s: float = Field(
+        default=0.5, gt=0, le=30, description="longest wait for one ledger call (redis, shared sqlite)"
+    )
+    unavailable_retry_s: float = Field(
+        default=2, gt=0, le=300, description="after a ledger failure, refuse at once (503) for this long"
+    )
+    redis_max_connections: int = Field(
+        default=64, ge=1, le=10_000, description="connection pool size; more concurrent calls wait for one"
+    )
+    journal_path: Path | None = Field(
+        default=None, description="settlements the ledger did not take; default: <sqlite_path>.unsettled"
+    )
+
+    def journal(self) -> Path:
+        return self.journal_path or self.sqlite_path.with_name(self.sqlite_path.name + ".unsettled")
 
 
 class Routing(_Model):
@@ -160,16 +179,38 @@ class LimitSettings(_Model):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_messages: int = Field(default=512, ge=1)
+    max_json_depth: int = Field(default=64, ge=2, le=200, description="deeper nesting in a body is a 400")
 
 
 class MetricsSettings(_Model):
     budget_by_tenant: bool = Field(default=False, description="opt-in: one series per tenant")
+    auth_key: TenantKey | None = Field(
+        default=None, description="when set, GET /metrics needs `Authorization: Bearer <key>`"
+    )
+
+    @model_validator(mode="after")
+    def _protected(self) -> MetricsSettings:
+        if self.budget_by_tenant and self.auth_key is None:
+            raise ValueError(
+                "budget_by_tenant exports every tenant's remaining budget; it needs metrics.auth_key "
+                "({sha256: <hex>} or {key: <clear, >= 16 chars>}, sent by the scraper as a bearer token) "
+                "so /metrics is not public"
+            )
+        return self
 
 
 class Server(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    shutdown_grace_s: float = Field(
+        default=15, ge=0, le=3600, description="on SIGTERM, how long requests in flight may finish"
+    )
+    header_timeout_s: float = Field(default=10, gt=0, le=600, description="a request's headers must arrive in this")
+    body_timeout_s: float = Field(default=60, gt=0, le=3600, description="its body, after the headers, in this")
+    keep_alive_timeout_s: float = Field(default=5, gt=0, le=3600, description="an idle keep-alive connection closes")
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000, description="more open connections get 503")
+    max_header_bytes: int = Field(default=65536, ge=1024, le=16_777_216, description="larger headers get 431")
 
 
 class Settings(_Model):
@@ -205,6 +246,15 @@ class Settings(_Model):
         tenant_names = [t.name for t in self.tenants]
         if len(set(tenant_names)) != len(tenant_names):
             raise ValueError(f"tenant names must be unique, got {tenant_names}")
+        owner: dict[str, str] = {}
+        for tenant in self.tenants:
+            for k in tenant.keys:
+                other = owner.setdefault(k.digest_hex(), tenant.name)
+                if other != tenant.name:
+                    raise ValueError(
+                        f"tenants {other!r} and {tenant.name!r} have the same API key; requests with it "
+                        "would be billed to one of them only. fix: give each tenant its own key"
+                    )
         for tenant in self.tenants:
             for tier in tenant.allowed_tiers or []:
                 if tier not in known:

@@ -16,6 +16,7 @@ and for every transport:
     HTTP 500 saying the request could not be parsed   -> UpstreamRejected (400; CLIENT_FAULT_MARKERS)
     other HTTP 5xx                                    -> UpstreamError (502)
     HTTP 4xx                                          -> UpstreamRejected (status and body passed through)
+    a 200 stream whose lines are not SSE              -> UpstreamError (502, upstream_not_sse)
 
 Every failure except UpstreamRejected is `retryable`: the router may try the next tier. Tests inject
 an in-process transport through create_app(settings, upstream=...).
@@ -35,6 +36,8 @@ from runtime.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, Ups
 from runtime.routing import TierState
 
 DONE = b"data: [DONE]"
+SSE_FIELDS = (b"data:", b":", b"event:", b"id:", b"retry:")
+"""What every line of an SSE event starts with (the WHATWG event-stream format)."""
 
 
 @contextmanager
@@ -211,6 +214,12 @@ class UpstreamStream:
         async for line in self.body.lines():
             line = line.rstrip(b"\r\n")
             if line:
+                if not line.startswith(SSE_FIELDS):
+                    # A 200 that is not an event stream (an error page, a JSON answer): the tier failed.
+                    raise UpstreamError(
+                        f"tier {self.tier.name!r} answered the stream with a non-SSE body: {line[:120]!r}",
+                        code="upstream_not_sse",
+                    )
                 buf.append(line)
                 continue
             if not buf:

@@ -11,6 +11,7 @@ Amounts are integer nano-dollars (the accounting quantum, 1e-9 USD), so sums are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,15 @@ def periods(now: float) -> tuple[str, str]:
     """(day, month) keys in UTC: budgets reset at 00:00 UTC and on the 1st of the month."""
     d = datetime.fromtimestamp(now, UTC)
     return d.strftime("%Y-%m-%d"), d.strftime("%Y-%m")
+
+
+def seconds_until_reset(code: str | None, now: float) -> int:
+    """Seconds until the budget a `daily_budget_exceeded`/`monthly_budget_exceeded` refusal names resets."""
+    d = datetime.fromtimestamp(now, UTC)
+    if code == "monthly_budget_exceeded":
+        first = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=UTC)
+        return max(1, math.ceil(first.timestamp() - now))
+    return max(1, math.ceil(DAY_S - now % DAY_S))
 
 
 class PeriodClock:
@@ -151,5 +161,7 @@ class reserved:  # noqa: N801 - used like a function: `async with reserved(store
     async def __aexit__(self, *exc_info: object) -> None:
         hold, self.hold = self.hold, None
         if hold is not None and hold.reservation is not None:
-            # Each store shields its own write, so a cancelled request still settles what it spent.
-            await self.store.settle(hold.reservation, hold.cost or Decimal(0))
+            # Never settle more than was reserved (runtime/accounting.py caps charges; this is the
+            # ledger's side of the same invariant). Each store shields its own write, so a cancelled
+            # request still settles what it spent.
+            await self.store.settle(hold.reservation, min(hold.cost or Decimal(0), self.amount))

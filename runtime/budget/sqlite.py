@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -53,7 +54,13 @@ CREATE TABLE IF NOT EXISTS reservations (
     nano INTEGER NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant, month);
 CREATE INDEX IF NOT EXISTS reservations_expires ON reservations (expires);
+CREATE TABLE IF NOT EXISTS settled (id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 """
+JOURNAL_ROTATE_BYTES = 1 << 20
+"""A journal file is retired once this big; it is deleted when the write after that commits."""
+SETTLED_KEEP_S = 3 * 86400
+"""How long a settlement's id is remembered, so a retried settlement is counted once."""
 _ADD = "INSERT INTO spend VALUES (?,?,?),(?,?,?) ON CONFLICT(tenant, period) DO UPDATE SET nano = nano + excluded.nano"
 _ADD_ONE = "INSERT INTO spend VALUES (?,?,?) ON CONFLICT(tenant, period) DO UPDATE SET nano = nano + excluded.nano"
 _SPENT = "SELECT nano FROM spend WHERE tenant=? AND period=?"
@@ -123,6 +130,54 @@ class ExclusiveSQLiteStore(_SQLiteFile):
         """Additions settled in memory, not yet written; swapped out whole by the ledger's thread."""
         self._flush_pending = False
         self._closed = False
+        self._seq = self._pool.submit(self._recover).result()
+        """Sequence number of the last journalled settlement (the journal's records are numbered)."""
+        self._queued_seq = 0
+        self._journal_no = 0
+        self._journal_fd, self._journal_bytes = self._open_journal()
+        self._retired: list[tuple[int, Path]] = []
+
+    def _journal_path(self, no: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.journal.{no}")
+
+    def _open_journal(self) -> tuple[int, int]:
+        self._journal_no += 1
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        return os.open(self._journal_path(self._journal_no), flags, 0o600), 0
+
+    def _recover(self) -> int:
+        """On the ledger's thread, at open: apply the journalled settlements a crash kept from the file
+        (records numbered after the last committed one), then delete the journal files."""
+        row = self.db.execute("SELECT v FROM meta WHERE k='applied_seq'").fetchone()
+        applied = int(row[0]) if row else 0
+        files = sorted(self.path.parent.glob(self.path.name + ".journal.*"))
+        top = applied
+        adds: dict[tuple[str, str], int] = {}
+        for f in files:
+            for line in f.read_bytes().split(b"\n"):
+                fields = line.split(b"\t")
+                if len(fields) != 5:
+                    continue  # a record torn by the crash was never acknowledged
+                seq, tenant, day, month, n = int(fields[0]), fields[1].decode(), fields[2], fields[3], int(fields[4])
+                if seq <= applied:
+                    continue
+                top = max(top, seq)
+                for period in ("d:" + day.decode(), "m:" + month.decode()):
+                    adds[(tenant, period)] = adds.get((tenant, period), 0) + n
+        if adds:
+            log.warning("budget ledger %s: recovered %d settlements from the journal", self.path, top - applied)
+        self._commit(adds, top)
+        for f in files:
+            f.unlink()
+        return top
+
+    def _commit(self, batch: dict[tuple[str, str], int], seq: int) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany(_ADD_ONE, [(tenant, period, n) for (tenant, period), n in batch.items()])
+        self.db.execute(
+            "INSERT INTO meta VALUES ('applied_seq', ?) ON CONFLICT(k) DO UPDATE SET v = MAX(v, excluded.v)", (seq,)
+        )
+        self.db.execute("COMMIT")
 
     async def _load(self, tenant: str, day: str, month: str) -> None:
         for period in ("d:" + day, "m:" + month):
@@ -157,6 +212,17 @@ class ExclusiveSQLiteStore(_SQLiteFile):
                 self._spent[key] += n
         if n:
             with self._lock:
+                # The journal makes the settlement survive a crash before the group commit: one
+                # append (no fsync: the page cache outlives the process, as SQLite's WAL does with
+                # synchronous=NORMAL), written before the answer's last bytes leave.
+                self._seq += 1
+                record = f"{self._seq}\t{r.tenant}\t{r.day}\t{r.month}\t{n}\n".encode()
+                os.write(self._journal_fd, record)
+                self._journal_bytes += len(record)
+                if self._journal_bytes >= JOURNAL_ROTATE_BYTES:
+                    self._retired.append((self._journal_fd, self._journal_path(self._journal_no)))
+                    self._journal_fd, self._journal_bytes = self._open_journal()
+                self._queued_seq = self._seq
                 for period in (d, m):
                     self._queued[(r.tenant, period)] = self._queued.get((r.tenant, period), 0) + n
                 start = not self._flush_pending
@@ -172,13 +238,15 @@ class ExclusiveSQLiteStore(_SQLiteFile):
         """On the ledger's thread: write every queued addition in one transaction."""
         with self._lock:
             batch, self._queued = self._queued, {}
+            seq, retired, self._retired = self._queued_seq, self._retired, []
             self._flush_pending = False
         if not batch:
             return
         try:
-            self.db.execute("BEGIN")
-            self.db.executemany(_ADD_ONE, [(tenant, period, n) for (tenant, period), n in batch.items()])
-            self.db.execute("COMMIT")
+            self._commit(batch, seq)
+            for fd, path in retired:  # every record in them was queued before this batch was taken
+                os.close(fd)
+                path.unlink(missing_ok=True)
         except sqlite3.Error:
             log.exception(
                 "budget ledger %s: writing %d settlements failed; kept for the next write", self.path, len(batch)
@@ -188,10 +256,17 @@ class ExclusiveSQLiteStore(_SQLiteFile):
             with self._lock:
                 for key, n in batch.items():
                     self._queued[key] = self._queued.get(key, 0) + n
+                self._retired = retired + self._retired
 
     async def close(self) -> None:
         self._closed = True
         await self._run(self._flush)
+        with self._lock:
+            clean = not self._queued
+            os.close(self._journal_fd)
+        if clean:  # everything journalled is in the file
+            for no in range(1, self._journal_no + 1):
+                self._journal_path(no).unlink(missing_ok=True)
         await super().close()
 
     async def spend(self, tenant: str) -> Spend:
@@ -207,12 +282,14 @@ class SharedSQLiteStore(_SQLiteFile):
     def __init__(self, path: Path, reservation_ttl_s: float = 900, *, wall: Callable[[], float] = time.time) -> None:
         super().__init__(path, exclusive=False, wall=wall)
         self.ttl = reservation_ttl_s
+        self._settle_count = itertools.count(1)
 
-    def _used(self, tenant: str, day: str, month: str) -> tuple[int, int]:
+    def _used(self, tenant: str, day: str, month: str, now: float) -> tuple[int, int]:
+        # Expired holds never count, whether or not a reservation has purged them yet.
         res = self.db.execute(
             "SELECT COALESCE(SUM(CASE WHEN day=? THEN nano END), 0), COALESCE(SUM(nano), 0) "
-            "FROM reservations WHERE tenant=? AND month=?",
-            (day, tenant, month),
+            "FROM reservations WHERE tenant=? AND month=? AND expires >= ?",
+            (day, tenant, month, now),
         ).fetchone()
         return self._spent_row(tenant, "d:" + day) + res[0], self._spent_row(tenant, "m:" + month) + res[1]
 
@@ -228,7 +305,7 @@ class SharedSQLiteStore(_SQLiteFile):
     def _reserve(self, tenant: TenantInfo, r: Reservation, now: float) -> None:
         def body() -> None:
             self.db.execute("DELETE FROM reservations WHERE expires < ?", (now,))
-            check_limits(tenant, *self._used(tenant.name, r.day, r.month), r.amount_nano)
+            check_limits(tenant, *self._used(tenant.name, r.day, r.month, now), r.amount_nano)
             self.db.execute(
                 "INSERT INTO reservations VALUES (?,?,?,?,?,?)",
                 (r.id, r.tenant, r.day, r.month, r.amount_nano, now + self.ttl),
@@ -242,18 +319,23 @@ class SharedSQLiteStore(_SQLiteFile):
         await self._run(self._reserve, tenant, r, self.wall())
         return r
 
-    def _settle(self, r: Reservation, n: int) -> None:
+    def _settle(self, r: Reservation, n: int, now: float) -> None:
         def body() -> None:
+            # Idempotent: a settlement retried after a timeout (runtime/budget/guard.py) counts once.
+            if self.db.execute("INSERT OR IGNORE INTO settled VALUES (?, ?)", (r.id, now)).rowcount == 0:
+                return
             self.db.execute("DELETE FROM reservations WHERE id=?", (r.id,))
             if n:
                 self.db.execute(_ADD, (r.tenant, "d:" + r.day, n, r.tenant, "m:" + r.month, n))
+            if next(self._settle_count) % 1000 == 0:
+                self.db.execute("DELETE FROM settled WHERE at < ?", (now - SETTLED_KEEP_S,))
 
         self._transaction(body)
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> None:
-        await self._write(self._settle, reservation, to_nano(actual))
+        await self._write(self._settle, reservation, to_nano(actual), self.wall())
 
     async def spend(self, tenant: str) -> Spend:
         day, month = self._periods.now()
-        used_d, used_m = await self._run(self._used, tenant, day, month)
+        used_d, used_m = await self._run(self._used, tenant, day, month, self.wall())
         return Spend(from_nano(used_d), from_nano(used_m))

@@ -72,7 +72,8 @@ class CacheSettings(BaseModel):
     redis_stream_maxlen: int = Field(default=100_000, gt=0)
     redis_retry_seconds: float = Field(default=5.0, ge=0)
     """After a Redis failure, skip Redis for this long (no added latency while it is down)."""
-    admin_key: str | None = None
+    admin_key: str | None = Field(default=None, min_length=16)
+    """As strong as a tenant key (at least 16 characters): it can wipe every tenant's cache."""
     replica_id: str | None = None
     """Names this process in the shared stream (default: a random id per start)."""
 

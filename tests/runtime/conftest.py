@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from runtime.app import create_app
+from runtime.serve import uvicorn_options
 from runtime.settings import Settings, settings_from_dict
 from runtime.supervisor import free_port
 from tests.runtime.fake_llama import FakeLlama
@@ -41,7 +42,8 @@ def run_router(settings: Settings, **kwargs: Any) -> Iterator[RunningRouter]:
     """Serve create_app(settings, **kwargs) with uvicorn on a free port until the block ends."""
     app = create_app(settings, environ={}, **kwargs)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="on")
+    options = {**uvicorn_options(settings), "host": "127.0.0.1", "port": port, "log_level": "warning"}
+    config = uvicorn.Config(app, lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -12,7 +12,9 @@ tests/runtime/fake_llama.py and run_router.
 - "500" / "503" / "400": that HTTP status with an OpenAI-shaped error;
 - "slow": answer after `delay` seconds (the tier's timeout_s still applies, as a socket read would);
 - "stall": a stream that sends one chunk and then nothing (cut at the tier's stream_idle_timeout_s);
-- "crash": a stream that sends one chunk and then loses the connection.
+- "crash": a stream that sends one chunk and then loses the connection;
+- "overrun": ignores max_tokens: 100 completion tokens (usage) or 100 one-token chunks (stream);
+- "not-sse": a stream answered 200 with a JSON body instead of events.
 `reply = (status, body)` answers chat with exactly that instead (e.g. a real llama-server's error);
 `script = [event, ...]` is streamed instead of the default chunks (e.g. a real llama-server's).
 """
@@ -37,6 +39,7 @@ from runtime.settings import Settings
 from runtime.state import Runtime
 from tests.runtime.fake_llama import USAGE_CHUNK, chunk, completion
 
+OVERRUN_TOKENS = 100
 EMBEDDING = {
     "object": "list", "model": "fake",
     "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
@@ -98,6 +101,11 @@ class InProcessLlama:
         self.delay = 0.0
         self.requests: list[dict[str, Any]] = []
         self.cancelled = 0
+        self.streamed = 0
+        self.active = 0
+        self.peak = 0
+        """Most non-streaming calls it was answering at once."""
+        """Token chunks an "overrun" stream produced before it was closed."""
         self.embeddings_fail = False
         """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
         self.reply: tuple[int, dict[str, Any]] | None = None
@@ -120,6 +128,14 @@ class InProcessLlama:
         return None
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            return await self._post(path, body)
+        finally:
+            self.active -= 1
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
         self.requests.append(body)
         if path == "/v1/embeddings":
             if self.embeddings_fail:
@@ -134,6 +150,8 @@ class InProcessLlama:
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
+        if self.mode == "overrun":
+            return 200, orjson.dumps(completion("word " * 100, completion_tokens=OVERRUN_TOKENS))
         return 200, orjson.dumps(completion())
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -144,6 +162,17 @@ class InProcessLlama:
         try:
             if self.mode == "slow":
                 await asyncio.sleep(self.delay)
+            if self.mode == "not-sse":
+                yield orjson.dumps(completion()) + b"\n"
+                return
+            if self.mode == "overrun":
+                yield chunk({"role": "assistant", "content": ""})
+                for _ in range(OVERRUN_TOKENS):
+                    self.streamed += 1
+                    yield chunk({"content": "word "})
+                yield chunk({}, "length")
+                yield b"data: [DONE]\n\n"
+                return
             yield chunk({"role": "assistant", "content": "Hel"})
             if self.mode == "stall":
                 await asyncio.sleep(3600)

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.anyio
 
 BUDGET = Decimal("0.002")
 TENANT = TenantInfo("a", BUDGET, Decimal("1"), None, False)
+SCRAPER = "scraper-key-0123456789"
 AUTH = {"authorization": f"Bearer {KEY_A}"}
 BODY = {"model": "cheap", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -38,7 +39,7 @@ BODY = {"model": "cheap", "messages": [{"role": "user", "content": "Hi"}]}
 def _settings(llama: InProcessLlama, tmp_path: Path, daily: str = str(BUDGET)) -> Settings:
     tiers = [remote_tier("cheap", llama.url, prompt="0.01", completion="0.01", default_max_tokens=10)]
     tenants = [{"name": "a", "keys": [{"key": KEY_A}], "daily_budget_usd": daily}]
-    return config(tiers, tmp_path, tenants=tenants, metrics={"budget_by_tenant": True})
+    return config(tiers, tmp_path, tenants=tenants, metrics={"budget_by_tenant": True, "auth_key": {"key": SCRAPER}})
 
 
 async def test_fifty_parallel_requests_against_a_small_budget_never_overspend(
@@ -73,7 +74,7 @@ async def test_spend_survives_a_restart_and_still_limits(llama: InProcessLlama, 
     async with in_process(settings, llama) as router:
         after = (await router.rt.budget.spend("a")).day_usd
         second = await router.client.post("/v1/chat/completions", json=BODY, headers=AUTH)
-        metrics = (await router.client.get("/metrics")).text
+        metrics = (await router.client.get("/metrics", headers={"authorization": f"Bearer {SCRAPER}"})).text
     assert before == after == Decimal("0.00017"), f"the spend was persisted across the restart ({before} -> {after})"
     assert second.status_code == 429, "with the old spend counted, the worst case no longer fits the budget"
     assert 'frugal_budget_remaining_usd{period="daily",tenant="a"}' in metrics, "the opt-in gauge is exported"

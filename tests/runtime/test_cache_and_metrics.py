@@ -11,6 +11,7 @@ from runtime.settings import Settings
 from tests.runtime.conftest import KEY_A, KEY_B, config, remote_tier
 from tests.runtime.inprocess import InProcessLlama, in_process
 
+METRICS_KEY = "scraper-key-0123456789"
 pytestmark = pytest.mark.anyio
 
 CHAT = {"model": "cheap", "messages": [{"role": "user", "content": "Name a colour."}]}
@@ -77,12 +78,12 @@ async def test_the_grafana_dashboard_only_uses_metrics_the_router_exports(
     settings = config(
         [remote_tier("cheap", llama.url, prompt="0.01", completion="0.02")],
         tmp_path,
-        metrics={"budget_by_tenant": True},
+        metrics={"budget_by_tenant": True, "auth_key": {"key": METRICS_KEY}},
     )
     async with in_process(settings, llama) as router:
         await router.client.post("/v1/chat/completions", json=CHAT)
         await router.client.post("/v1/chat/completions", json={**CHAT, "stream": True})
-        text = (await router.client.get("/metrics")).text
+        text = (await router.client.get("/metrics", headers={"authorization": f"Bearer {METRICS_KEY}"})).text
     exported = set(re.findall(r"^# TYPE (frugal_[a-z_]+) ", text, re.M))
     exported |= {e + s for e in exported for s in ("_total", "_bucket", "_sum", "_count")}
     assert used, "the dashboard has queries"

@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+from runtime.accounting import TierPrice, chat_bound
 from runtime.assets import AssetError, llama_server_binary, small_model
 from tests.runtime.conftest import KEY_A, RunningRouter, config, run_router
 
@@ -167,3 +168,46 @@ def test_the_supervisor_restarts_a_killed_llama_server_and_the_router_recovers(r
     assert 'frugal_llama_server_restarts_total{tier="small"} 1.0' in httpx.get(router.url + "/metrics").text, (
         "the restart is counted"
     )
+
+
+def _overrun_body(stream: bool) -> dict[str, object]:
+    # llama-server's own `n_predict` overrides `max_tokens`; `ignore_eos` makes it use all of them.
+    return {
+        "model": "small",
+        "messages": [{"role": "user", "content": "Count from one to one hundred in words."}],
+        "max_tokens": 4,
+        "n_predict": 64,
+        "ignore_eos": True,
+        "stream": stream,
+        **({"stream_options": {"include_usage": True}} if stream else {}),
+    }
+
+
+def test_n_predict_cannot_make_a_non_streaming_answer_longer_than_max_tokens(router: RunningRouter) -> None:
+    r = httpx.post(
+        router.url + "/v1/chat/completions",
+        json=_overrun_body(False),
+        headers={"authorization": f"Bearer {KEY_A}"},
+        timeout=120,
+    )
+    assert r.status_code == 200, f"the request is answered: {r.text[:300]}"
+    usage = r.json()["usage"]
+    assert usage["completion_tokens"] <= 4, f"max_tokens 4 bounds the completion, got {usage}"
+    messages = _overrun_body(False)["messages"]
+    reserved = chat_bound(messages, None, 4).worst_case(TierPrice(Decimal("0.0001"), Decimal("0.0002")))  # type: ignore[arg-type]
+    assert Decimal(r.headers["x-frugal-cost-usd"]) <= reserved, f"the charge is within the reservation {reserved}"
+    assert "n_predict" in r.headers["x-frugal-ignored-fields"], "the client is told n_predict was not forwarded"
+
+
+def test_n_predict_cannot_make_a_stream_longer_than_max_tokens(router: RunningRouter) -> None:
+    r = httpx.post(
+        router.url + "/v1/chat/completions",
+        json=_overrun_body(True),
+        headers={"authorization": f"Bearer {KEY_A}"},
+        timeout=120,
+    )
+    events = [e for e in r.content.split(b"\n\n") if e.startswith(b"data: {")]
+    content = [e for e in events if b'"content"' in e and b'"usage"' not in e]
+    usage = [json.loads(e[6:])["usage"] for e in events if b'"usage"' in e]
+    assert usage and usage[-1]["completion_tokens"] <= 4, f"max_tokens 4 bounds the streamed usage, got {usage}"
+    assert len(content) <= 5, f"at most 4 tokens (plus the role chunk) were relayed, got {len(content)} chunks"
