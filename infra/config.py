@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.catalog import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS, load_catalog
+from infra.catalog import EKS_EXTENDED_SUPPORT_ENDS, EKS_STANDARD_SUPPORT_ENDS, InstanceType, load_catalog
 from infra.schedule import WEEKDAYS, Action, Capacity, Window, capacity_by_hour, coverage_problems
 
 PROJECT = "frugal-llm"
@@ -44,6 +44,23 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+
+
+def _catalog_types(types: list[str], example: str) -> list[tuple[str, InstanceType]]:
+    """Each instance type once, each in the price catalog, with its catalog entry."""
+    if len(set(types)) != len(types):
+        raise ValueError("rule: each instance type once; fix: remove the duplicates")
+    catalog = load_catalog()
+    found = []
+    for itype in types:
+        spec = catalog.get(itype)
+        if spec is None:
+            raise ValueError(
+                f"{itype!r} is not an EC2 instance type in the {catalog.region} catalog; "
+                f"fix: check the spelling (e.g. {example})"
+            )
+        found.append((itype, spec))
+    return found
 
 class ConfigError(ValueError):
     """A stack configuration that cannot be deployed; the message lists every problem found."""
@@ -193,16 +210,7 @@ class PoolConfig(_Model):
     @field_validator("instance_types")
     @classmethod
     def _gpu_types(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("rule: each instance type once; fix: remove the duplicates")
-        catalog = load_catalog()
-        for itype in v:
-            spec = catalog.get(itype)
-            if spec is None:
-                raise ValueError(
-                    f"{itype!r} is not an EC2 instance type in the {catalog.region} catalog; "
-                    "fix: check the spelling (e.g. g5.xlarge)"
-                )
+        for itype, spec in _catalog_types(v, example="g5.xlarge"):
             if reason := spec.usable_gpu_reason:
                 raise ValueError(f"{itype!r} cannot serve GPU pods: {reason}; fix: use a g4dn/g5/g6/g6e/p4/p5 type")
         return v
@@ -394,16 +402,7 @@ class SystemNodesConfig(_Model):
     @field_validator("instance_types")
     @classmethod
     def _general_purpose(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("rule: each instance type once; fix: remove the duplicates")
-        catalog = load_catalog()
-        for itype in v:
-            spec = catalog.get(itype)
-            if spec is None:
-                raise ValueError(
-                    f"{itype!r} is not an EC2 instance type in the {catalog.region} catalog; "
-                    "fix: check the spelling (e.g. m6i.large)"
-                )
+        for itype, spec in _catalog_types(v, example="m6i.large"):
             if spec.gpu is not None:
                 raise ValueError(
                     f"{itype!r} has a GPU; rule: system nodes are general-purpose (GPUs belong to pools[]); "
