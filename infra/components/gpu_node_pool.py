@@ -7,7 +7,14 @@ import base64
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStr, InputStrList
+from infra.components._base import (
+    TOKEN_PREFIX,
+    ComponentArgs,
+    InputStr,
+    InputStrList,
+    encrypted_root_volume,
+    instance_and_volume_tags,
+)
 from infra.config import SPOT_DIVERSITY_ADVICE, PoolConfig
 from infra.sizing import gpus_per_instance
 from infra.userdata import node_user_data
@@ -87,22 +94,8 @@ class GpuNodePool(pulumi.ComponentResource):
                 # 2 hops so pods on the node network (aws-node, the GPU operator) still reach IMDS.
                 "http_put_response_hop_limit": 2,
             },
-            block_device_mappings=[
-                {
-                    "device_name": "/dev/xvda",
-                    "ebs": {
-                        "volume_size": pool.root_volume_gib,
-                        "volume_type": "gp3",
-                        "encrypted": "true",
-                        "delete_on_termination": "true",
-                    },
-                }
-            ],
-            # Tags on instances and volumes are what Cost Explorer and the budget filter see.
-            tag_specifications=[
-                {"resource_type": "instance", "tags": instance_tags},
-                {"resource_type": "volume", "tags": instance_tags},
-            ],
+            block_device_mappings=encrypted_root_volume(pool.root_volume_gib),
+            tag_specifications=instance_and_volume_tags(instance_tags),
             tags=args.tags,
             opts=child,
         )

@@ -18,7 +18,14 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStr, InputStrList
+from infra.components._base import (
+    TOKEN_PREFIX,
+    ComponentArgs,
+    InputStr,
+    InputStrList,
+    encrypted_root_volume,
+    instance_and_volume_tags,
+)
 from infra.components.cluster import NODE_MANAGED_POLICIES
 from infra.config import SystemNodesConfig
 from infra.platform_values import SYSTEM_NODE_LABEL
@@ -72,21 +79,8 @@ class SystemNodes(pulumi.ComponentResource):
             # With custom security groups EKS adds none of its own, so the cluster's is named here.
             vpc_security_group_ids=[args.cluster_security_group_id],
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
-            block_device_mappings=[
-                {
-                    "device_name": "/dev/xvda",
-                    "ebs": {
-                        "volume_size": cfg.disk_gib,
-                        "volume_type": "gp3",
-                        "encrypted": "true",
-                        "delete_on_termination": "true",
-                    },
-                }
-            ],
-            tag_specifications=[
-                {"resource_type": "instance", "tags": instance_tags},
-                {"resource_type": "volume", "tags": instance_tags},
-            ],
+            block_device_mappings=encrypted_root_volume(cfg.disk_gib),
+            tag_specifications=instance_and_volume_tags(instance_tags),
             tags=args.tags,
             opts=child,
         )
