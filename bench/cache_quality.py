@@ -59,7 +59,7 @@ def suite_tables() -> None:
     print("|---|---|---|---:|---:|---:|---:|")
     policies = {**PRESETS, "any cosine (0.0)": SemanticPolicy(threshold=0.0)}
     misses: dict[str, list[str]] = {}
-    for name in ("tune", "held-out", "fresh"):
+    for name in ("tune", "held-out", "fresh", "fresh2"):
         part = [r for r in records if r["split"] == name]
         pairs = load_pairs_from(part)
         va, vb = pair_vectors(pairs)
@@ -82,7 +82,7 @@ def suite_tables() -> None:
     for name, found in misses.items():
         for line in dict.fromkeys(found):
             print(f"\nwrong hit, {name}: {line}")
-    print("\n#### Contrast suite by kind (held-out + fresh, balanced preset): wrong hits, rules -> rules + contrast\n")
+    print("\n#### Contrast suite by kind (held-out, fresh, fresh2; balanced): wrong hits, rules -> rules + contrast\n")
     print("| kind | contrasts | rules | rules + contrast |")
     print("|---|---:|---:|---:|")
     part = [r for r in records if r["split"] != "tune" and r["label"] == 0]

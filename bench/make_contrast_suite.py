@@ -8,7 +8,8 @@ Reads data/semantic-cache/contrast-suite.src.txt (one line per pair: KIND<TAB>a 
 same question). The split is drawn once, by a seeded shuffle of the distinct substituted word
 pairs, before any tuning: a word pair is either all "tune" or all "held-out", so the held-out part
 tests words the method never saw. Lines after "@split NAME" go to that split instead: the "fresh"
-part was written after the first held-out measurement, as a second blind test.
+part was written after the first held-out measurement, as a second blind test, and "fresh2" after
+the fresh part's measurement and before the changes it led to, as a third.
 """
 
 from __future__ import annotations
@@ -69,9 +70,10 @@ def main() -> int:
     pairs = parse(SOURCE.read_text())
     assign_split(pairs)
     SUITE.write_text(json.dumps(pairs, indent=1, ensure_ascii=False) + "\n")
+    splits = list(dict.fromkeys(str(p["split"]) for p in pairs))
     kinds: dict[str, dict[str, int]] = {}
     for p in pairs:
-        kinds.setdefault(str(p["kind"]), {"tune": 0, "held-out": 0, "fresh": 0})[str(p["split"])] += 1
+        kinds.setdefault(str(p["kind"]), dict.fromkeys(splits, 0))[str(p["split"])] += 1
     for kind, counts in kinds.items():
         print(f"{kind:18s} " + "  ".join(f"{split} {n:3d}" for split, n in counts.items()))
     contrasts = sum(1 for p in pairs if p["label"] == 0)

@@ -8,9 +8,15 @@ there is evidence that the meaning is the same:
 
 - the same word: spelling ("colour" / "color"), inflection ("eggs" / "egg", "used" / "use"),
   WordNet's irregular forms ("women" / "woman"), contractions ("what's" / "what is");
+- a misspelling: one letter apart, long, and not both known words ("demonitization");
 - a synonym: the two words or phrases (or their base forms: "fastest" / "quickest" -> "fast" /
-  "quick") share a WordNet synset in a common sense of at least one of them
-  (data/synonyms.txt.gz, built from the Debian package wordnet-base by bench/build_synonyms.py).
+  "quick") share a WordNet synset in a common sense of at least one of them, or one verb is the
+  other's direct hypernym ("pick" / "choose") (data/synonyms.txt.gz, built from the Debian package
+  wordnet-base by bench/build_synonyms.py).
+
+Two different units of measurement ("minutes" / "seconds", "grams" / "ounces": WordNet's unit and
+time-unit hierarchies) are a contrast even when a synonym joins them in another sense, and so are
+opposite particles ("turn the heating on" / "... off"), which the word alignment otherwise skips.
 
 Words with different heads on one stem ("ascending" / "descending", "upstream" / "downstream",
 "clockwise" / "counterclockwise") are contrasts before any synonym is looked up. A synonym the
@@ -21,8 +27,8 @@ dropped: antonyms sit as close as synonyms ("younger" / "older" 0.87, "inbound" 
 
 Pairs that differ in more than one content edit are rewordings; the cosine threshold and the
 rules in verify.py judge those. Every threshold was chosen on the tuning half of
-data/semantic-cache/contrast-suite.json and the QQP training split; docs/cache.md reports the
-held-out halves and GPTCache's pairs.
+data/semantic-cache/contrast-suite.json and the QQP training split (bench/contrast_tune.py reads
+only those); docs/cache.md reports the held-out parts and GPTCache's pairs.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import gzip
 import json
 import re
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -53,8 +60,12 @@ _EDIT_WEIGHT = {"replace": 1, "insert": 2, "delete": 2}
 MIN_SHARED_STEM = 4
 MAX_COMMON_SENSE = 2
 """A shared WordNet synset counts if it is one word's 1st or 2nd sense..."""
-MAX_SENSE = 8
-"""...and at most the other's 8th ("hour" / "minute" share only hour's 4th and minute's 6th)."""
+MAX_SENSE = 12
+"""...and at most the other's 12th ("make" / "earn": earn's 1st sense, make's 10th)."""
+MIN_TYPO_LENGTH = 7
+"""A one-letter difference between longer words, one of them unknown, is a misspelling."""
+MAX_UNIT_SENSE = 2
+"""A word is a unit if one of its first two noun senses is ("foot": 2nd; "cup": only its 4th)."""
 _BASE_SUFFIXES = ("iest", "est", "ier", "er", "ly", "ing", "ed", "es", "s")
 # Endings shared by unrelated words ("location" / "rotation"): a shared tail that is only one of
 # these is no evidence that the heads are contrasting prefixes of one stem.
@@ -102,6 +113,20 @@ def stripped(word: str) -> set[str]:
     return {word[: -len(s)] for s in ("s", "es", "ed", "ing") if word.endswith(s) and len(word) - len(s) >= 3}
 
 
+def one_typo(a: str, b: str) -> bool:
+    """One letter replaced, added, dropped or two swapped ("demonitization" / "demonetization")."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i + 1 : i - 1 : -1])
+
+
 def base(word: str, vocab: frozenset[str]) -> str:
     """The shortest known word this one may inflect, or the word itself."""
     return min(bases(word, vocab), key=lambda w: (len(w), w), default=word)
@@ -134,7 +159,12 @@ class Synonyms:
             raise FileNotFoundError(f"{path} not found; fix: run bench/build_synonyms.py (or reinstall)")
         self._senses: dict[str, dict[int, int]] = {}
         self.irregular: dict[str, str] = {}
+        self._units: dict[str, dict[int, int]] = {}
         for number, line in enumerate(gzip.decompress(path.read_bytes()).decode().splitlines()):
+            if line.startswith("!"):
+                word, _, senses = line[1:].partition("\t")
+                self._units[word] = {int(o): int(r) for o, _, r in (s.partition("#") for s in senses.split(","))}
+                continue
             if line.startswith("="):
                 form, _, lemma = line[1:].partition("\t")
                 self.irregular[form] = lemma
@@ -155,13 +185,18 @@ class Synonyms:
                 return True
         return False
 
+    def units(self, word: str) -> set[int]:
+        """The unit synsets among the word's common noun senses ("minute": the minute of time)."""
+        return {o for o, rank in self._units.get(word, {}).items() if rank <= MAX_UNIT_SENSE}
+
 
 @dataclass(frozen=True)
 class Substitution:
     a: tuple[str, ...]
     b: tuple[str, ...]
     reason: str
-    """'synonym', 'stem' (contrasting heads of a shared stem) or 'contrast' (not shown to be the same)."""
+    """'synonym', 'stem' (contrasting heads of a shared stem), 'unit' (two different units of
+    measurement), 'particle' (opposite particles: "on" / "off") or 'contrast' (not shown to be the same)."""
 
 
 _CONTRACTIONS = (
@@ -182,11 +217,44 @@ _RELATIONAL = frozenset(
 )
 
 
+_OPPOSITE_PAIRS = (
+    ("on", "off"), ("in", "out"), ("up", "down"), ("over", "under"), ("above", "below"),
+    ("inside", "outside"), ("with", "without"), ("before", "after"), ("forward", "backward"),
+    ("forwards", "backwards"), ("into", "out"), ("onto", "off"), ("for", "against"), ("to", "from"),
+)  # fmt: skip
+OPPOSITES: dict[str, frozenset[str]] = {
+    w: frozenset(b for a, b in (*_OPPOSITE_PAIRS, *((b, a) for a, b in _OPPOSITE_PAIRS)) if a == w)
+    for pair in _OPPOSITE_PAIRS
+    for w in pair
+}
+"""Particles whose swap reverses the action ("turn the heating on" / "... off"): function words the
+alignment skips, so they are compared on their own when the texts are otherwise one edit apart."""
+
+
+def particle_clash(ta: Sequence[str], tb: Sequence[str]) -> tuple[str, str] | None:
+    """A particle only one text has, whose opposite only the other has, in either word order
+    ("turn on the lights" / "turn the lights off")."""
+    only_a, only_b = Counter(ta) - Counter(tb), Counter(tb) - Counter(ta)
+    for word in only_a:
+        for other in OPPOSITES.get(word, ()):
+            if other in only_b:
+                return word, other
+    return None
+
+
 def _tokens(text: str) -> list[str]:
     """verify.tokens after expanding contractions: "I'll" must not read as "ill", nor "we'll" as "well"."""
     for pattern, expansion in _CONTRACTIONS:
         text = pattern.sub(expansion, text.replace("\u2019", "'"))
     return tokens(text)
+
+
+def _one_added(short: Sequence[set[str]], long: Sequence[set[str]]) -> bool:
+    """The longer run is the shorter one (as word forms) with one word added anywhere: an
+    inserted qualifier, which is no edit on its own either."""
+    if len(long) != len(short) + 1 or not short:
+        return False
+    return any(all(x & y for x, y in zip(short, [*long[:i], *long[i + 1 :]], strict=True)) for i in range(len(long)))
 
 
 def _content(words: Sequence[str]) -> tuple[str, ...]:
@@ -206,6 +274,24 @@ class Judge:
         """Different heads on one stem, compared on base forms ("largest" / "biggest" are "large" /
         "big": no shared stem; "ascending" / "descending" are "ascend" / "descend": one)."""
         return shared_stem(base(_spelling(a), self.vocab), base(_spelling(b), self.vocab)) is not None
+
+    def misspelt(self, a: str, b: str) -> bool:
+        """One word a typo of the other: long, one letter apart, and not both real words (as the
+        tokenizer knows them: "fixated" / "fixates" are two forms, "inflate" / "deflate" differ in two)."""
+        a, b = _spelling(a), _spelling(b)
+        return (
+            min(len(a), len(b)) >= MIN_TYPO_LENGTH
+            and a[0] == b[0]
+            and not (a in self.vocab and b in self.vocab)
+            and one_typo(a, b)
+        )
+
+    def unit_contrast(self, a: str, b: str) -> bool:
+        """Two units of measurement that are not the same unit ("minutes" / "seconds", "grams" /
+        "ounces"): a synonym in another sense ("minute, moment, second") does not make them one."""
+        ua = set().union(*(self.synonyms.units(f) for f in self.forms(a)))
+        ub = set().union(*(self.synonyms.units(f) for f in self.forms(b)))
+        return bool(ua) and bool(ub) and not ua & ub
 
     def same_meaning(self, raw_a: Sequence[str], raw_b: Sequence[str], wa: Sequence[str], wb: Sequence[str]) -> bool:
         if self.synonyms.same(" ".join(raw_a), " ".join(raw_b)) or self.synonyms.same(" ".join(wa), " ".join(wb)):
@@ -229,6 +315,9 @@ class Judge:
         if len(edits) > MAX_EDITS:
             return []
         judged: list[Substitution] = []
+        clash = particle_clash(ta, tb)
+        if clash is not None:
+            judged.append(Substitution((clash[0],), (clash[1],), "particle"))
         for op, i1, i2, j1, j2 in edits:
             if op != "replace" or i2 - i1 > MAX_SPAN or j2 - j1 > MAX_SPAN:
                 continue
@@ -247,10 +336,17 @@ class Judge:
             fb = [self.forms(w) for w in wb]
             if len(wa) == len(wb) and all(x & y for x, y in zip(fa, fb, strict=True)):
                 continue  # spelling or inflection: "colour" / "color", "eggs" / "egg"
+            if _one_added(fa, fb) or _one_added(fb, fa):
+                continue  # the same words and one qualifier: "difference" / "key differences"
             if "".join(wa) == "".join(wb):
                 continue  # "re uploading" / "reuploading"
+            if len(wa) == 1 and len(wb) == 1 and self.misspelt(wa[0], wb[0]):
+                continue  # "popperrism" / "popperism"
             if len(wa) == 1 and len(wb) == 1 and self.stem_contrast(wa[0], wb[0]):
                 judged.append(Substitution(wa, wb, "stem"))
+                continue
+            if len(wa) == 1 and len(wb) == 1 and self.unit_contrast(wa[0], wb[0]):
+                judged.append(Substitution(wa, wb, "unit"))
                 continue
             same = self.same_meaning(ta[i1:i2], tb[j1:j2], wa, wb)
             judged.append(Substitution(wa, wb, "synonym" if same else "contrast"))

@@ -29,8 +29,8 @@ class SemanticPolicy(BaseModel):
 
 
 # Measured on the QQP calibration pairs with bench/cache_quality.py (docs/cache.md has the tables):
-# conservative = rules + contrast check + cosine 0.965: precision 0.949 at 4.9% hits on the untuned
-# 40%; balanced = the same at cosine 0.93: 0.872 at 9.8% (raw cosine at the tutorial's 0.95: 0.837
+# conservative = rules + contrast check + cosine 0.965: precision 0.950 at 5.0% hits on the untuned
+# 40%; balanced = the same at cosine 0.93: 0.875 at 10.0% (raw cosine at the tutorial's 0.95: 0.837
 # at 8.4%). The learned scorer did not improve held-out precision at equal hit rate,
 # so no preset uses it; min_probability turns it on.
 PRESETS: dict[str, SemanticPolicy] = {

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cache.contrast import Judge, Synonyms, default_judge, shared_stem, vocabulary
+from runtime.cache.contrast import Judge, Synonyms, default_judge, one_typo, particle_clash, shared_stem, vocabulary
 from runtime.cache.embedder import EmbedderUnavailable, OnnxEmbedder
-from runtime.cache.evaluate import embed_texts, load_pairs, score_pairs
+from runtime.cache.evaluate import Pairs, embed_texts, load_pairs, score_pairs
 from runtime.cache.scorer import accepts, rejection
 from runtime.cache.settings import PRESETS, SemanticPolicy
 from runtime.cache.verify import check
@@ -60,30 +60,49 @@ def test_the_fastest_way_is_the_quickest_way(embedder: OnnxEmbedder, judge: Judg
     assert judge.contrast(query, cached) is None, "the contrast check itself keeps the synonym"
 
 
-@pytest.mark.parametrize(
-    "policy", [PRESETS["conservative"], PRESETS["balanced"], SemanticPolicy(threshold=0.0)], ids=str
-)
-def test_no_held_out_contrast_ever_hits(policy: SemanticPolicy, embedder: OnnxEmbedder, tmp_path: Path) -> None:
-    pairs = load_pairs(suite_part("held-out", tmp_path))
-    va = embed_texts(embedder.embed, pairs.a)
-    vb = embed_texts(embedder.embed, pairs.b)
-    cos = (va * vb).sum(axis=1)
-    wrong = [
+POLICIES = [PRESETS["conservative"], PRESETS["balanced"], SemanticPolicy(threshold=0.0)]
+_PARTS: dict[str, tuple[Pairs, np.ndarray]] = {}
+
+
+def scored_part(split: str, embedder: OnnxEmbedder, tmp_path: Path) -> tuple[Pairs, np.ndarray]:
+    """A part of the suite and its cosines, embedded once per test session."""
+    if split not in _PARTS:
+        pairs = load_pairs(suite_part(split, tmp_path))
+        cos = (embed_texts(embedder.embed, pairs.a) * embed_texts(embedder.embed, pairs.b)).sum(axis=1)
+        _PARTS[split] = (pairs, cos)
+    return _PARTS[split]
+
+
+def wrong_hits(pairs: Pairs, cos: np.ndarray, policy: SemanticPolicy) -> list[tuple[str, str, float]]:
+    return [
         (pairs.a[i], pairs.b[i], round(float(cos[i]), 3))
         for i in np.flatnonzero(pairs.labels == 0)
         if accepts(policy, pairs.b[i], pairs.a[i], float(cos[i]))
     ]
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=str)
+def test_no_held_out_contrast_ever_hits(policy: SemanticPolicy, embedder: OnnxEmbedder, tmp_path: Path) -> None:
+    wrong = wrong_hits(*scored_part("held-out", embedder, tmp_path), policy)
     assert not wrong, f"held-out contrasts must never hit (threshold {policy.threshold}): {wrong}"
 
 
-def test_the_fresh_blind_part_has_at_most_its_one_known_wrong_hit(embedder: OnnxEmbedder, tmp_path: Path) -> None:
-    # measured once, blind: minutes/seconds share WordNet's "moment" synset in a common sense
-    pairs = load_pairs(suite_part("fresh", tmp_path))
-    va = embed_texts(embedder.embed, pairs.a)
-    vb = embed_texts(embedder.embed, pairs.b)
-    score = score_pairs(pairs, (va * vb).sum(axis=1), PRESETS["balanced"], accepts)
-    wrong = score.hits - score.true_hits
-    assert wrong <= 1, f"the fresh part had 1 wrong hit at balanced when first measured; now {wrong}"
+@pytest.mark.parametrize("policy", POLICIES, ids=str)
+def test_the_fresh_part_has_no_wrong_hit_since_units_and_particles_are_judged(
+    policy: SemanticPolicy, embedder: OnnxEmbedder, tmp_path: Path
+) -> None:
+    # first measured blind with 1 wrong hit at both presets (minutes/seconds) and 2 at any cosine
+    # (+ heating on/off); units and particles were judged after that, so this is no blind figure
+    wrong = wrong_hits(*scored_part("fresh", embedder, tmp_path), policy)
+    assert not wrong, f"the fresh part's units and particles are judged now (threshold {policy.threshold}): {wrong}"
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=str)
+def test_the_fresh2_blind_part_has_no_wrong_hit(policy: SemanticPolicy, embedder: OnnxEmbedder, tmp_path: Path) -> None:
+    # committed before the changes it tests, measured once after them: 0 wrong hits of 104 under
+    # both presets and at any cosine
+    wrong = wrong_hits(*scored_part("fresh2", embedder, tmp_path), policy)
+    assert not wrong, f"fresh2 contrasts must never hit (threshold {policy.threshold}): {wrong}"
 
 
 def test_frugal_cache_eval_functions_score_the_suite(embedder: OnnxEmbedder, tmp_path: Path) -> None:
@@ -138,6 +157,61 @@ def test_wordnet_synonymy_counts_only_in_a_common_sense() -> None:
     assert synonyms.same("buy", "purchase"), "buy/purchase share their first sense"
     assert not synonyms.same("hour", "minute"), "hour/minute share only a rare sense (travel time)"
     assert not synonyms.same("soft", "hard"), "antonyms share no synset"
+
+
+def test_two_units_of_one_dimension_are_a_contrast_even_when_wordnet_joins_them(judge: Judge) -> None:
+    assert Synonyms().same("minute", "second"), (
+        "WordNet's 'moment, minute, second' joins them: why a unit rule is needed"
+    )
+    for a, b in (("minutes", "seconds"), ("grams", "ounces"), ("miles", "kilometers"), ("weeks", "months")):
+        found = judge.contrast(f"How many {a} does it take to get there?", f"How many {b} does it take to get there?")
+        assert found is not None and found.reason == "unit", f"{a}/{b} are two units of one dimension ({found})"
+    assert judge.contrast("How many km is a marathon?", "How many kilometers is a marathon?") is None, (
+        "an abbreviation of the same unit is the same unit"
+    )
+    assert judge.contrast("How many kilometres is a marathon?", "How many kilometers is a marathon?") is None, (
+        "British spelling of the same unit"
+    )
+
+
+def test_opposite_particles_are_a_contrast_in_either_word_order(judge: Judge) -> None:
+    found = judge.contrast("How do I turn the heating on remotely?", "How do I turn the heating off remotely?")
+    assert found is not None and found.reason == "particle", f"on/off reverses the action ({found})"
+    found = judge.contrast("How do I turn on the lights?", "How do I turn the lights off?")
+    assert found is not None and found.reason == "particle", f"on/off in another word order ({found})"
+    found = judge.contrast("How do I round up in Excel?", "How do I round down in Excel?")
+    assert found is not None, f"up/down is a contrast ({found})"
+    assert judge.contrast("How do I turn off the lights?", "How do I turn the lights off?") is None, (
+        "the same particle moved is the same question"
+    )
+    assert particle_clash(["fly", "over", "it"], ["fly", "under", "it"]) == ("over", "under"), "over/under"
+    assert particle_clash(["in", "and", "out"], ["out", "and", "in"]) is None, "both texts have both particles"
+
+
+def test_misspellings_and_an_added_qualifier_keep_a_hit(judge: Judge) -> None:
+    assert one_typo("demonitization", "demonetization") and one_typo("recieve", "receive"), "one letter or a swap"
+    assert not one_typo("inflate", "deflate"), "two letters apart is no typo"
+    assert judge.contrast("Will demonetisation curb black money?", "Will demonitization curb black money?") is None, (
+        "a misspelling of an unknown long word is the same word"
+    )
+    assert (
+        judge.contrast(
+            "What is the difference between HTML and XHTML?", "What are the key differences between HTML and XHTML?"
+        )
+        is None
+    ), "the same word plus one qualifier is no substitution"
+    assert judge.contrast("How do I fix a leaking tap?", "How do I fix a leaking top?") is not None, (
+        "short known words one letter apart are different words"
+    )
+
+
+def test_a_verb_joins_its_direct_hypernym_but_a_noun_does_not(judge: Judge) -> None:
+    assert judge.contrast("How do I choose a good melon?", "How do I pick a good melon?") is None, "pick -> choose"
+    assert judge.contrast("How can I calm a crying baby?", "How can I soothe a crying baby?") is None, "soothe -> calm"
+    found = judge.contrast("How much does a dentist earn?", "How much does an orthodontist earn?")
+    assert found is not None, f"an orthodontist is a kind of dentist, not the same job ({found})"
+    found = judge.contrast("How do I increase my salary?", "How do I decrease my salary?")
+    assert found is not None, f"siblings under one hypernym are not joined ({found})"
 
 
 def test_missing_tables_fail_with_a_fix(tmp_path: Path) -> None:
