@@ -197,4 +197,3 @@ def test_memory_needs_split_between_gpu_and_host_by_offloaded_layers():
     assert full.host_limit_bytes == full.host_request_bytes + full.weights_bytes, (
         "the limit leaves room for the mapped file"
     )
-
