@@ -808,7 +808,7 @@ def load() -> StackConfig:
 
 def load_serving_api_keys() -> Any:
     """The tenants' API keys (`pulumi config set --secret serving_api_keys '{"tenant": "key"}'`), as a
-    secret Output of "tenant:key,..." for the gateway's FRUGAL_API_KEYS, or None when not set.
+    secret Output of that JSON object, validated, for the gateway's Secret; None when not set.
 
     Kept out of StackConfig on purpose: the plain model is logged, planned and priced; the keys only
     ever travel as a secret into the Kubernetes Secret. A key given without --secret is refused.
@@ -828,11 +828,11 @@ def load_serving_api_keys() -> Any:
                 f"`pulumi config rm {key}` then `pulumi config set --secret {key} '{{\"tenant\": \"key\"}}'`"
             ],
         )
-    return config.require_secret(key).apply(api_keys_env)
+    return config.require_secret(key).apply(api_keys_json)
 
 
-def api_keys_env(raw: str) -> str:
-    """'{"tenant": "key", ...}' as the router's FRUGAL_API_KEYS ('tenant:key,...'), validated."""
+def api_keys_json(raw: str) -> str:
+    """'{"tenant": "key", ...}' checked and normalised (sorted keys) for FRUGAL_TENANT_KEYS."""
     try:
         keys = json.loads(raw)
     except json.JSONDecodeError:
@@ -842,12 +842,10 @@ def api_keys_env(raw: str) -> str:
             f"{PROJECT}:serving_api_keys: rule: a JSON object of tenant name to API key; "
             'fix: pulumi config set --secret serving_api_keys \'{"acme": "sk-..."}\''
         )
-    pairs = []
-    for tenant, api_key in sorted(keys.items()):
-        if not isinstance(api_key, str) or len(api_key) < 16 or "," in api_key or ":" in tenant:
+    for tenant, api_key in keys.items():
+        if not isinstance(api_key, str) or len(api_key) < 16:
             raise ValueError(
-                f"{PROJECT}:serving_api_keys[{tenant}]: rule: a key of at least 16 characters without ',' "
-                "(tenant names without ':'); fix: generate one with `openssl rand -hex 24`"
+                f"{PROJECT}:serving_api_keys[{tenant}]: rule: a key of at least 16 characters; "
+                "fix: generate one with `openssl rand -hex 24`"
             )
-        pairs.append(f"{tenant}:{api_key}")
-    return ",".join(pairs)
+    return json.dumps(keys, sort_keys=True)
