@@ -1,12 +1,12 @@
 """The gateway role of the runtime image: the router on the cluster, its tenants' keys from a Secret.
 
-`python -m runtime.gateway --config /etc/frugal/router.yaml`
+`python -m runtime.gateway --config /etc/frugal/router.yaml [--keys-file /etc/frugal-keys/tenant-keys.json]`
 
 The config (a ConfigMap the stack renders) declares the tiers, prices and tenants with their
-budgets, but no keys; `FRUGAL_TENANT_KEYS` (from the Kubernetes Secret, itself from the stack's
-secret config) maps tenant names to API keys and is merged in here, so keys never sit in a
-ConfigMap. A key for a tenant the config does not declare is refused: a typo must not create a
-tenant without budgets. Everything else is `frugal serve --config`.
+budgets, but no keys; a JSON object of tenant name to API key (the file a Kubernetes Secret mounts,
+itself from the stack's secret config, or else the `FRUGAL_TENANT_KEYS` variable) is merged in
+here, so keys never sit in a ConfigMap. A key for a tenant the config does not declare is refused:
+a typo must not create a tenant without budgets. Everything else is `frugal serve --config`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ def with_tenant_keys(data: dict[str, Any], raw_keys: str | None) -> dict[str, An
     return {**data, "tenants": tenants}
 
 
-def load(path: Path, environ: Mapping[str, str]) -> Settings:
+def load(path: Path, environ: Mapping[str, str], keys_file: Path | None = None) -> Settings:
+    raw_keys = environ.get(KEYS_ENV)
+    if keys_file is not None:
+        if not keys_file.is_file():
+            raise SettingsError(f"keys file {keys_file} not found; fix: mount the tenant-keys Secret there")
+        raw_keys = keys_file.read_text()
     if not path.is_file():
         raise SettingsError(f"config file {path} not found; fix: mount the gateway ConfigMap there")
     try:
@@ -59,15 +64,16 @@ def load(path: Path, environ: Mapping[str, str]) -> Settings:
         raise SettingsError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path} must hold a mapping at the top level")
-    return settings_from_dict(with_tenant_keys(data, environ.get(KEYS_ENV)), environ, source=str(path))
+    return settings_from_dict(with_tenant_keys(data, raw_keys), environ, source=str(path))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m runtime.gateway", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, required=True, help="the rendered router config")
+    p.add_argument("--keys-file", type=Path, default=None, help=f"tenant keys (JSON); default: ${KEYS_ENV}")
     args = p.parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
-        settings = load(args.config, os.environ)
+        settings = load(args.config, os.environ, args.keys_file)
     except SettingsError as exc:
         print(f"frugal gateway: {exc}", file=sys.stderr)
         return 2
