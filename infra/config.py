@@ -825,9 +825,12 @@ def load_serving_api_keys() -> Any:
             pulumi.get_stack(),
             [
                 f"{PROJECT}:{key}: is stored in clear text; rule: API keys are Pulumi secrets; fix: "
-                f"`pulumi config rm {key}` then `pulumi config set --secret {key} '{{\"tenant\": \"key\"}}'`"
+                f'`pulumi config rm {key}` then `pulumi config set --secret {key} \'{{"tenant": "key"}}\'`'
             ],
         )
+    if config.get(key) == "[secret]":
+        # The offline plan cannot decrypt the stack's secrets; the Secret shows the marker.
+        return pulumi.Output.secret("[secret]")
     return config.require_secret(key).apply(api_keys_json)
 
 

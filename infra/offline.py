@@ -82,6 +82,13 @@ class RecordingEngine(pulumi.runtime.Mocks):
             )
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
+        elif args.typ == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"{OFFLINE_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{name}"
+        elif args.typ == "aws:s3/bucket:Bucket":
+            state["bucket"] = args.inputs.get("bucket") or f"{args.inputs.get('bucketPrefix', '')}offline"
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+        elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state["primaryEndpointAddress"] = f"master.{name}.offline.cache.amazonaws.com"
         return f"{args.name}-offline", state
 
 
@@ -178,7 +185,9 @@ def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
     return values
 
 
-def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | None = None) -> Plan:
+def run_offline(
+    stack: str, root: Path = REPO_ROOT, config: dict[str, str] | None = None, secrets: list[str] | None = None
+) -> Plan:
     """Run the program for a stack under mocks and return what it would create.
 
     Raises StackFileError for a missing/unreadable stack file and ConfigError for invalid config,
@@ -191,7 +200,10 @@ def run_offline(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | Non
     # A previous run in this process leaves its root Stack resource behind; start from none.
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(engine, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine.logger)
-    pulumi.runtime.set_all_config(values)
+    # Values the stack file stores encrypted arrive as "[secret]" (read_stack_config) unless a caller
+    # supplies them; either way the program sees them as secrets, as under the real engine.
+    secret_keys = [k for k, v in values.items() if v == "[secret]"] if secrets is None else list(secrets)
+    pulumi.runtime.set_all_config(values, secret_keys)
     cfg = load()  # raises ConfigError before anything is registered
     outputs: dict[str, Any] = {}
 
