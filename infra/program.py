@@ -146,7 +146,7 @@ def build_serving(
         "image", ImageRepositoryArgs(repository_name=f"{cluster_name}-runtime", tags=tags), within
     )
     image = (
-        pulumi.Output.concat(repository.repository_url, "@", serving.image.digest)
+        repository.repository_url.apply(lambda url: f"{url}@{serving.image.digest}")
         if serving.image.digest is not None
         else pulumi.Output.from_input(str(serving.image.reference))
     )
@@ -161,7 +161,7 @@ def build_serving(
             '`pulumi config set --secret serving_api_keys \'{"tenant": "key"}\'`.'
         )
     redis_url = (
-        pulumi.Output.concat("rediss://", shared_cache.primary_endpoint, f":{shared_cache.port}/0")
+        shared_cache.primary_endpoint.apply(lambda host: f"rediss://{host}:{shared_cache.port}/0")
         if shared_cache is not None
         else None
     )
@@ -184,13 +184,9 @@ def build_serving(
 
 
 # --- PLATFORM STAND-IN -------------------------------------------------------------------------
-# The platform work (system nodes, add-ons, the Kubernetes provider, workload identity, KEDA)
-# builds these for the whole stack. Until it is merged, serving makes the three things it needs
-# here, the way the platform does: a pulumi_kubernetes Provider from the cluster's endpoint and CA
-# with `aws eks get-token` exec auth, an IRSA role for the model servers' service account, and the
-# system nodes' label. At merge, replace this function's body with the platform's
+# See infra/components/platform_stand_in.py: at merge, replace this call with the platform's
 # KubernetesAccess(...).provider, a WorkloadIdentity(namespace=models namespace,
-# service_account=MODEL_SERVICE_ACCOUNT, policy=reader_policy) and platform_values'
+# service_account=MODEL_SERVICE_ACCOUNT, policy=store.reader_policy) and platform_values'
 # system_node_selector(), and pass the platform controllers as Serving's wait_for.
 
 
@@ -204,59 +200,21 @@ def _platform_stand_in(
     tags: dict[str, str],
     within: pulumi.ResourceOptions,
 ) -> tuple[object, pulumi.Output[str], dict[str, str]]:
-    import json
+    from infra.components.platform_stand_in import PlatformStandIn, PlatformStandInArgs
 
-    from pulumi_kubernetes.provider import Provider
-
-    from infra.serving_iam import irsa_trust_policy
-
-    def kubeconfig(values: list[str]) -> str:
-        endpoint, ca = values
-        user = {
-            "exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": [
-                    "eks",
-                    "get-token",
-                    "--cluster-name",
-                    cluster_name,
-                    "--region",
-                    cfg.region,
-                    "--output",
-                    "json",
-                ],
-                "interactiveMode": "Never",
-            }
-        }
-        return json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
-                "users": [{"name": cluster_name, "user": user}],
-                "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-                "current-context": cluster_name,
-            },
-            sort_keys=True,
-        )
-
-    provider = Provider(
-        "serving-k8s",
-        kubeconfig=pulumi.Output.all(cluster.endpoint, cluster.certificate_authority).apply(kubeconfig),
-        enable_server_side_apply=True,
-        delete_unreachable=False,
-        opts=within,
-    )
-    role = aws.iam.Role(
-        "serving-model-reader",
-        description=f"model servers of {cluster_name} read their pinned models (IRSA)",
-        assume_role_policy=cluster.oidc_provider_arn.apply(
-            lambda arn: irsa_trust_policy(arn, namespace, service_account)
+    stand_in = PlatformStandIn(
+        "serving-access",
+        PlatformStandInArgs(
+            cluster_name=cluster_name,
+            region=cfg.region,
+            endpoint=cluster.endpoint,
+            certificate_authority=cluster.certificate_authority,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            namespace=namespace,
+            service_account=service_account,
+            policy=reader_policy,
+            tags=tags,
         ),
-        max_session_duration=3600,
-        tags=tags,
-        opts=within,
+        within,
     )
-    aws.iam.RolePolicy("serving-model-reader", role=role.id, policy=reader_policy, opts=within)
-    return provider, role.arn, {"frugal.dev/node-role": "system"}
+    return stand_in.provider, stand_in.role_arn, stand_in.system_node_selector

@@ -91,11 +91,11 @@ class ModelStore(pulumi.ComponentResource):
                     source=pulumi.FileAsset(model.local_path),
                     checksum_algorithm="SHA256",
                     content_type="application/octet-stream",
-                    metadata={"sha256": str(model.sha256), "model": model.name},
+                    metadata={"sha256": str(model.sha256), "size-bytes": str(model.size_bytes), "model": model.name},
                     tags=args.tags,
                     opts=child,
                 )
-                uris[tier.name] = pulumi.Output.concat("s3://", obj.bucket, "/", key)
+                uris[tier.name] = obj.bucket.apply(lambda b, key=key: f"s3://{b}/{key}")
             else:
                 uris[tier.name] = pulumi.Output.from_input(str(model.s3_uri))
                 external.append(model.s3_bucket_and_key)

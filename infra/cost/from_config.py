@@ -131,7 +131,45 @@ def config_plan(cfg: StackConfig) -> Plan:
                         },
                     )
                 )
+    if cfg.serving is not None:
+        res.extend(_serving_items(cfg))
     return Plan(project=PROJECT, stack=s, source="offline", resources=res)
+
+
+def _serving_items(cfg: StackConfig) -> list[PlannedResource]:
+    """The serving resources that bill (infra/components/model_store.py, image_repository.py, the
+    network's S3 endpoint and the gateway's Service), named as the components name them."""
+    assert cfg.serving is not None
+    s = cfg.stack
+    res = [
+        _r(s, "aws:s3/bucket:Bucket", "models-bucket", {"bucketPrefix": f"{PROJECT}-{s}-models-"}),
+        _r(s, "aws:ecr/repository:Repository", "image-repo", {"name": f"{PROJECT}-{s}-runtime"}),
+    ]
+    if not isinstance(cfg.network, ExistingVpc):
+        res.append(_r(s, "aws:ec2/vpcEndpoint:VpcEndpoint", "net-s3", {"vpcEndpointType": "Gateway"}))
+    for tier in cfg.serving.tiers:
+        if tier.model.local_path is not None:
+            res.append(
+                _r(
+                    s,
+                    "aws:s3/bucketObjectv2:BucketObjectv2",
+                    f"models-{tier.name}",
+                    {"metadata": {"size-bytes": str(tier.model.size_bytes)}},
+                )
+            )
+    if cfg.serving.gateway.exposure == "internal-nlb":
+        res.append(
+            _r(
+                s,
+                "kubernetes:core/v1:Service",
+                f"serving-service-{cfg.serving.namespace}-gateway",
+                {
+                    "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
+                    "spec": {"type": "LoadBalancer"},
+                },
+            )
+        )
+    return res
 
 
 def estimate_config(cfg: StackConfig, on: date | None = None) -> Report:

@@ -41,6 +41,12 @@ AWS_VPC = f"AWS list price, https://aws.amazon.com/vpc/pricing/ (public IPv4 add
 AWS_EC = f"AWS list price, https://aws.amazon.com/elasticache/pricing/ (on-demand, Redis OSS, us-east-1; {_NV})"
 AWS_LAMBDA = f"AWS list price, https://aws.amazon.com/lambda/pricing/ (x86, us-east-1; {_NV})"
 AWS_SM = f"AWS list price, https://aws.amazon.com/secrets-manager/pricing/ ({_NV})"
+AWS_S3 = f"AWS list price, https://aws.amazon.com/s3/pricing/ (S3 Standard, us-east-1; {_NV})"
+AWS_ECR = f"AWS list price, https://aws.amazon.com/ecr/pricing/ (storage, private repositories; {_NV})"
+AWS_ENDPOINT = (
+    "AWS VPC documentation, https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html "
+    f"('There is no additional charge for using gateway endpoints'; {_NV})"
+)
 
 PRICES: dict[str, Price] = {
     p.key: p
@@ -73,6 +79,17 @@ PRICES: dict[str, Price] = {
         _p("secretsmanager.secret_month", "0.40", "USD per secret-month", AWS_SM, "2023-01-01"),
         _p("lambda.requests_million", "0.20", "USD per 1M requests", AWS_LAMBDA, "2023-01-01"),
         _p("lambda.gb_second", "0.0000166667", "USD per GB-second", AWS_LAMBDA, "2023-01-01"),
+        _p("s3.standard_gb_month", "0.023", "USD per GB-month (first 50 TB)", AWS_S3, "2023-01-01"),
+        _p("s3.get_thousand", "0.0004", "USD per 1,000 GET requests", AWS_S3, "2023-01-01"),
+        _p("s3.put_thousand", "0.005", "USD per 1,000 PUT/COPY/POST/LIST requests", AWS_S3, "2023-01-01"),
+        _p("ecr.gb_month", "0.10", "USD per GB-month stored", AWS_ECR, "2023-01-01"),
+        _p(
+            "vpc.gateway_endpoint",
+            "0",
+            "USD (gateway endpoints have no hourly or data charge)",
+            AWS_ENDPOINT,
+            "2023-01-01",
+        ),
     )
 }
 

@@ -68,7 +68,12 @@ FREE: dict[str, str] = {
     "aws:s3/bucketNotification:BucketNotification": "free",
     "aws:s3/bucketPolicy:BucketPolicy": "free",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "free",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "free (SSE-S3)",
+    "aws:s3/bucketVersioning:BucketVersioning": "free (old versions are stored objects, priced with them)",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "free",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": "free",
 }
+KUBERNETES_FREE = "a Kubernetes object: it runs on the cluster's nodes, which are priced"
 PRICED_ELSEWHERE = {"aws:autoscaling/group:Group"}
 
 
@@ -278,6 +283,57 @@ def _instance(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     return [component(f"{itype} (on-demand)", "compute-on-demand", HOURS_PER_MONTH, "hours", item)]
 
 
+GIB = Decimal(1024**3)
+
+
+def _bucket(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    gets, src = ctx.usage.get("s3_get_requests_per_month", r.name, r.urn)
+    return [component("GET requests", "storage", gets / 1000, "1k requests", price("s3.get_thousand"), f"usage: {src}")]
+
+
+def _bucket_object(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    metadata = r.inputs.get("metadata") or {}
+    size = num(metadata.get("size-bytes") if isinstance(metadata, dict) else None)
+    if size is None:
+        ctx.warnings.append(f"{r.name}: object size unknown (no size-bytes metadata); storage not priced")
+        return [component("storage", "storage", Decimal(0), "GB-months", Price("s3.object", None, "", "-", "-"))]
+    return [component("S3 Standard storage", "storage", size / GIB, "GB-months", price("s3.standard_gb_month"))]
+
+
+def _ecr(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    gb, src = ctx.usage.get("ecr_storage_gb", r.name, r.urn)
+    return [component("image storage", "storage", gb, "GB-months", price("ecr.gb_month"), f"usage: {src}")]
+
+
+def _vpc_endpoint(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    if r.inputs.get("vpcEndpointType") != "Gateway":
+        unknown = Price("vpc.interface_endpoint", None, "USD per AZ-hour", "-", "-")
+        ctx.warnings.append(f"{r.name}: interface endpoints are not priced (only gateway endpoints, which are free)")
+        return [component("interface endpoint", "network", HOURS_PER_MONTH, "hours", unknown)]
+    gb, src = ctx.usage.get("model_pull_gb_per_month", r.name, r.urn)
+    nat = price("nat.gb")
+    saved = (gb * nat.usd).quantize(Decimal("0.01")) if nat.usd is not None else None
+    note = (
+        f"saving: {gb} GB of model pulls a month skip NAT processing (${nat.usd}/GB): ${saved} a month not paid "
+        f"(usage: {src})"
+    )
+    ctx.assumptions.append(f"{r.name}: {note}")
+    return [component("S3 gateway endpoint", "network", gb, "GB", price("vpc.gateway_endpoint"), note)]
+
+
+def _k8s_service(r: PlannedResource, ctx: Context) -> list[CostComponent] | None:
+    spec = r.inputs.get("spec") or {}
+    annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(spec, dict) or spec.get("type") != "LoadBalancer":
+        return None
+    kind = annotations.get("service.beta.kubernetes.io/aws-load-balancer-type", "classic")
+    if kind not in ("nlb", "external"):
+        unknown = Price("lb.classic", None, "USD per hour", "-", "-")
+        ctx.warnings.append(f"{r.name}: a Service of type LoadBalancer without the NLB annotation makes a Classic LB")
+        return [component("classic load balancer", "network", HOURS_PER_MONTH, "hours", unknown)]
+    return _lb(r.model_copy(update={"inputs": {"loadBalancerType": "network"}}), ctx)
+
+
 PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = {
     "aws:eks/cluster:Cluster": _eks,
     "aws:ec2/natGateway:NatGateway": _nat,
@@ -293,6 +349,10 @@ PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = 
     "aws:elasticache/cluster:Cluster": _cache_cluster,
     "aws:elasticache/replicationGroup:ReplicationGroup": _cache_group,
     "aws:ec2/instance:Instance": _instance,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketObjectv2:BucketObjectv2": _bucket_object,
+    "aws:ecr/repository:Repository": _ecr,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
 }
 
 
@@ -302,6 +362,11 @@ def price_resource(r: PlannedResource, ctx: Context) -> ResourceCost | None:
         return None
     if r.type in FREE:
         return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=FREE[r.type])
+    if r.type.startswith("kubernetes:"):
+        lb = _k8s_service(r, ctx) if r.type == "kubernetes:core/v1:Service" else None
+        if lb is None:
+            return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=KUBERNETES_FREE)
+        return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="priced", components=lb)
     pricer = PRICERS.get(r.type)
     if pricer is None:
         return ResourceCost(

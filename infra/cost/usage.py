@@ -10,6 +10,10 @@ preview without a usage file over- rather than under-states usage-based cost:
   types (the audit log dominates), 1 GB for any other log group.
 - Lambda: 10,000 invocations a month of 1 s at its configured memory (alert forwarders run rarely).
 - Load balancers: 1 LCU (ALB) / 1 NLCU (NLB) on average.
+- Serving: 10 GB of runtime images in ECR (20 kept, sharing the CUDA base layers); 10,000 S3 GET
+  requests a month on the model bucket (a model pull is a few ranged GETs; plus listings); 50 GB a
+  month of model pulls through the S3 gateway endpoint (a low estimate on purpose: it is shown as a
+  saving, and a conservative preview under-states savings).
 
 File format (`--usage FILE`), every key optional:
 
@@ -35,6 +39,9 @@ DEFAULTS: dict[str, Decimal] = {
     "lambda_requests_per_month": Decimal(10_000),
     "lambda_duration_seconds": Decimal(1),
     "lb_capacity_units": Decimal(1),
+    "ecr_storage_gb": Decimal(10),
+    "s3_get_requests_per_month": Decimal(10_000),
+    "model_pull_gb_per_month": Decimal(50),
 }
 
 
