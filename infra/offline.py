@@ -135,6 +135,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 def _plain(value: Any) -> Any:
     """Inputs as JSON-ready data: assets and unknowns become short descriptions."""
     if isinstance(value, dict):
+        if value.get(pulumi.runtime.rpc._special_sig_key) == pulumi.runtime.rpc._special_secret_sig:
+            return "[secret]"  # the plan, like the CLI, never shows a secret's value
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]

@@ -95,7 +95,7 @@ class ModelStore(pulumi.ComponentResource):
                     tags=args.tags,
                     opts=child,
                 )
-                uris[tier.name] = obj.bucket.apply(lambda b, key=key: f"s3://{b}/{key}")
+                uris[tier.name] = pulumi.Output.all(bucket.bucket, obj.key).apply(lambda v: f"s3://{v[0]}/{v[1]}")
             else:
                 uris[tier.name] = pulumi.Output.from_input(str(model.s3_uri))
                 external.append(model.s3_bucket_and_key)
