@@ -107,9 +107,10 @@ class Serving(pulumi.ComponentResource):
         namespaces: list[pulumi.CustomResource] = []
 
         def register(obj: dict[str, Any], extra: pulumi.ResourceOptions | None = None) -> pulumi.CustomResource:
-            props = {
-                k: resolved.apply(lambda m, v=v: substitute(v, m)) if _has_placeholder(v) else v for k, v in obj.items()
-            }
+            def resolve(value: Any) -> Any:
+                return resolved.apply(lambda m: substitute(value, m)) if _has_placeholder(value) else value
+
+            props = {k: resolve(v) for k, v in obj.items()}
             meta = obj["metadata"]
             key = f"{obj['kind']}/{meta.get('namespace', '')}/{meta['name']}"
             logical = f"{name}-{obj['kind'].lower()}-{meta.get('namespace', 'cluster')}-{meta['name']}"
