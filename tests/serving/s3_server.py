@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ class CountingMotoServer(ThreadedMotoServer):
         super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
         self.requests: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        self._client: Any = None
 
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
@@ -42,6 +45,12 @@ class CountingMotoServer(ThreadedMotoServer):
         return self.requests[("GET", f"/{bucket}/{key}")]
 
     def client(self) -> Any:
+        """One client for the server's life (boto3 clients are thread-safe), closed with the server."""
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self) -> Any:
         import boto3
 
         return boto3.client(
@@ -51,6 +60,19 @@ class CountingMotoServer(ThreadedMotoServer):
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        super().stop()
+        if self._server is not None:
+            self._server.server_close()  # the base class leaves the listening socket open
+        # When moto answers an error (NoSuchKey), the request's socket ends up in a reference cycle
+        # with the exception's traceback and is only finalised by a later garbage collection, in
+        # whatever test runs then. Collect here, where it belongs, without the ResourceWarning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
     def env(self) -> dict[str, str]:
         """What a pod gets from its workload identity and the VPC endpoint, here: the local server."""

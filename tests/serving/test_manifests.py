@@ -274,3 +274,14 @@ def test_the_schema_check_is_not_vacuous():
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["timeoutSecs"] = 5
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, f"{cfg.cluster.kubernetes_version}.0", strict=True)
+
+
+def test_the_manifests_select_nodes_by_the_labels_the_node_pools_register():
+    from infra.components.gpu_node_pool import LIFECYCLE_LABEL as POOL_LIFECYCLE_LABEL
+    from infra.components.platform_stand_in import SYSTEM_NODE_LABEL
+    from infra.serving_manifests import GPU_POOL_LABEL, ServingInputs
+
+    assert LIFECYCLE_LABEL == POOL_LIFECYCLE_LABEL, "spot/on-demand affinity reads the label the user data sets"
+    assert GPU_POOL_LABEL == "frugal.dev/pool", "the pool label gpu_node_pool.py puts on every GPU node"
+    default = ServingInputs(cfg=stack("dev"), image="i", model_uris={}, model_reader_role_arn="r")
+    assert default.system_node_selector == dict([SYSTEM_NODE_LABEL]), "the gateway goes where system nodes are"
