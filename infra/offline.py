@@ -9,6 +9,7 @@ placeholders that say "offline". The result is a `Plan`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -196,6 +197,12 @@ def run_offline(
     both before any resource is declared.
     """
     values = read_stack_config(stack, root) if config is None else config
+    # Pulumi's engine runs on the thread's current event loop; a caller that used asyncio.run()
+    # before has none left (asyncio.run unsets it), so give the thread one.
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     region = values.get(f"{PROJECT}:region", "us-east-1")
     engine = RecordingEngine(region=region)
     monitor = RecordingMonitor(engine)
