@@ -181,3 +181,42 @@ def test_clear_text_api_keys_are_refused():
     config["frugal-llm:serving_api_keys"] = json.dumps({"dev-team": "sk-dev-team-0123456789abcdef"})
     with pytest.raises(ConfigError, match=r"serving_api_keys: is stored in clear text.*--secret"):
         run_offline("dev", config=config, secrets=[])
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
+def test_the_s3_resources_use_pulumi_aws_property_names(any_plan: Plan):
+    import importlib
+    import inspect
+
+    s3 = importlib.import_module("pulumi_aws.s3")
+    checked = 0
+    for r in any_plan.resources:
+        if not r.type.startswith("aws:s3/"):
+            continue
+        cls_name = r.type.rsplit(":", 1)[1]
+        cls = getattr(s3, f"{cls_name}InitArgs", None) or getattr(s3, f"{cls_name}Args")
+        names = {_camel(p) for p in inspect.signature(cls.__init__).parameters if p != "__self__"}
+        assert set(r.inputs) <= names, f"{r.type}: unknown inputs {set(r.inputs) - names}"
+        checked += 1
+    assert checked >= 6, "bucket, its settings and policy were checked"
+
+
+def test_frugal_plan_does_not_load_the_s3_package():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, contextlib, io\n"
+        "from infra.offline import run_offline\n"
+        "run_offline('prod')\n"
+        "print('pulumi_aws.s3.bucket' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert r.returncode == 0 and r.stdout.strip().endswith("False"), f"pulumi_aws.s3 (~0.2 s) stays unloaded: {r}"
