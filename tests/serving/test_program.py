@@ -220,3 +220,21 @@ def test_frugal_plan_does_not_load_the_s3_package():
         [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=300, check=False
     )
     assert r.returncode == 0 and r.stdout.strip().endswith("False"), f"pulumi_aws.s3 (~0.2 s) stays unloaded: {r}"
+
+
+def test_a_stack_without_serving_builds_none_of_it():
+    values = stack_values("dev")
+    values.pop("serving")
+    plan = run_offline("dev", config=as_engine_config(values))
+    serving_types = ("aws:s3/", "aws:ecr/", "aws:ec2/vpcEndpoint", "kubernetes:", "pulumi:providers:kubernetes")
+    assert not [r.name for r in plan.resources if r.type.startswith(serving_types)], "no serving resource at all"
+    for lt in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert "MODEL_CACHE" not in base64.b64decode(lt.inputs["userData"]).decode(), "and no node cache"
+
+
+def test_an_existing_vpc_gets_no_endpoint_and_a_warning():
+    values = stack_values("dev")
+    values["network"] = {"vpc_id": "vpc-0abc12345", "private_subnet_ids": ["subnet-0abc12345", "subnet-0def67890"]}
+    plan = run_offline("dev", config=as_engine_config(values))
+    assert not plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"), "the VPC's owner decides about endpoints"
+    assert any("no S3 gateway endpoint" in w for w in plan.warnings), f"and is told what that costs: {plan.warnings}"
