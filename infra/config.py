@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -38,7 +39,10 @@ TOP_LEVEL_KEYS = (
     "anomaly",
     "cache",
     "platform",
+    "serving",
 )
+# Secret keys (`pulumi config set --secret`): read as secret Outputs, never into the plain model.
+SECRET_KEYS = ("serving_api_keys",)
 SPOT_DIVERSITY_ADVICE = 10
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -375,6 +379,337 @@ class SharedCacheConfig(_Model):
     snapshot_retention_days: int = Field(default=1, ge=0, le=35)
 
 
+# --- serving: model servers per tier on the GPU pools, the gateway on the system nodes ----------
+# Digests, sizes and the KV-cache shape of a model are what the stack pins and sizes pods from;
+# the arithmetic lives in infra/serving_sizing.py (pure), the manifests in infra/serving_manifests.py.
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)$")
+_IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_IMAGE_REFERENCE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$")
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+QUANTIZED_KV_TYPES = ("q8_0", "q4_0")
+
+
+class ModelShape(_Model):
+    """The attention layout that sizes the KV cache (GGUF keys `<arch>.block_count`,
+    `<arch>.attention.head_count_kv` and the key length); read from the file for a local model."""
+
+    layers: int = Field(ge=1, le=512)
+    kv_heads: int = Field(ge=1, le=1024)
+    head_dim: int = Field(ge=1, le=4096)
+
+
+class ModelSource(_Model):
+    """One GGUF file: a local path that `pulumi up` uploads, or an existing s3:// object.
+
+    Either way the stack pins its sha256 and size: for a local file both are computed at plan
+    time (infra/serving_sizing.py, cached by path, size and mtime); an s3:// object must state them.
+    """
+
+    name: str = Field(description="the model name the gateway sends upstream, e.g. llama-3.1-8b-q4_k_m")
+    local_path: str | None = None
+    s3_uri: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = Field(default=None, ge=1)
+    shape: ModelShape | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        if not _MODEL_NAME.match(v):
+            raise ValueError("rule: lowercase letters, digits, '.', '_' and '-'; fix: e.g. llama-3.1-8b-q4_k_m")
+        return v
+
+    @field_validator("s3_uri")
+    @classmethod
+    def _uri(cls, v: str | None) -> str | None:
+        if v is not None and not _S3_URI.match(v):
+            raise ValueError("rule: s3://<bucket>/<key>; fix: e.g. s3://my-models/llama-3.1-8b-q4_k_m.gguf")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, v: str | None) -> str | None:
+        if v is not None and not _SHA256.match(v):
+            raise ValueError("rule: 64 lowercase hex digits; fix: paste the output of `sha256sum model.gguf`")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSource:
+        if (self.local_path is None) == (self.s3_uri is None):
+            raise ValueError("rule: exactly one of local_path or s3_uri; fix: keep the one the model comes from")
+        if self.s3_uri is not None and (self.sha256 is None or self.size_bytes is None or self.shape is None):
+            raise ValueError(
+                f"s3_uri {self.s3_uri} without sha256, size_bytes and shape; rule: an object the stack did not upload "
+                "is pinned by its digest and size, and its KV-cache shape sizes the pods; fix: set them "
+                "(`sha256sum`, `stat -c %s`, and layers/kv_heads/head_dim from the GGUF header)"
+            )
+        return self
+
+    @property
+    def s3_bucket_and_key(self) -> tuple[str, str]:
+        match = _S3_URI.match(self.s3_uri or "")
+        if match is None:
+            raise ValueError(f"model {self.name} is not an s3:// object")
+        return match.group(1), match.group(2)
+
+
+class TierReplicas(_Model):
+    min: int = Field(default=0, ge=0, le=100)
+    max: int = Field(ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> TierReplicas:
+        if self.min > self.max:
+            raise ValueError(f"min={self.min} > max={self.max}; rule: min <= max; fix: lower min or raise max")
+        return self
+
+
+class TierThroughput(_Model):
+    """Aggregate tokens per second one replica serves: with the pool's price it sets the price per token."""
+
+    prompt_tokens_per_second: Decimal = Field(gt=0)
+    completion_tokens_per_second: Decimal = Field(gt=0)
+    utilization: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
+    source: str = Field(min_length=1, description="where the figures come from and when they were measured")
+
+
+class ServingTier(_Model):
+    name: str
+    pool: str = Field(description="the GPU pool (pools[].name) whose nodes run this tier's model servers")
+    model: ModelSource
+    ctx_size: int = Field(default=8192, ge=512, le=1_048_576, description="llama-server --ctx-size: all slots")
+    parallel: int = Field(default=4, ge=1, le=256, description="llama-server --parallel slots")
+    n_gpu_layers: int = Field(default=-1, ge=-1, description="-1 = every layer on the GPU")
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
+    flash_attn: bool = True
+    replicas: TierReplicas
+    capacity: Literal["spot", "on-demand"] = Field(
+        default="spot", description="spot: prefers spot nodes, tolerates on-demand; on-demand: requires on-demand"
+    )
+    throughput: TierThroughput
+    max_complexity: float = Field(default=1.0, ge=0, le=1)
+    fallbacks: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _tier_name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("rule: 2-32 lowercase letters, digits and '-', starting with a letter; fix: e.g. small")
+        return v
+
+    @model_validator(mode="after")
+    def _kv_needs_flash(self) -> ServingTier:
+        if self.kv_cache_type in QUANTIZED_KV_TYPES and not self.flash_attn:
+            raise ValueError(
+                f"kv_cache_type={self.kv_cache_type} with flash_attn=false; rule: llama.cpp quantizes the V cache "
+                "only with flash attention; fix: set flash_attn: true or kv_cache_type: f16"
+            )
+        if self.ctx_size < self.parallel * 256:
+            raise ValueError(
+                f"ctx_size={self.ctx_size} for parallel={self.parallel}; rule: every slot gets ctx_size/parallel "
+                "tokens, at least 256; fix: raise ctx_size or lower parallel"
+            )
+        return self
+
+
+class ImageConfig(_Model):
+    """The runtime image (both roles), pinned by digest: in the stack's ECR repository, or anywhere."""
+
+    digest: str | None = Field(default=None, description="sha256:... of an image pushed to the stack's repository")
+    reference: str | None = Field(default=None, description="registry/repository@sha256:... elsewhere")
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, v: str | None) -> str | None:
+        if v is not None and not _IMAGE_DIGEST.match(v):
+            raise ValueError("rule: sha256:<64 hex>; fix: the digest `docker push` printed")
+        return v
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, v: str | None) -> str | None:
+        if v is not None and not _IMAGE_REFERENCE.match(v):
+            raise ValueError(
+                "rule: registry/repository@sha256:<64 hex>, a tag alone can move under a running stack; "
+                "fix: pin the digest (`docker buildx imagetools inspect <ref>`)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> ImageConfig:
+        if (self.digest is None) == (self.reference is None):
+            raise ValueError("rule: exactly one of digest or reference; fix: keep one")
+        return self
+
+
+class GatewayTenant(_Model):
+    """A tenant of the gateway; its API keys come from the secret `serving_api_keys`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    daily_budget_usd: Decimal | None = Field(default=None, ge=0)
+    monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
+    allowed_tiers: list[str] | None = None
+    semantic_cache: bool = False
+
+
+class GatewayConfig(_Model):
+    replicas: int = Field(default=1, ge=1, le=20)
+    cpu: str = "500m"
+    memory: str = "1Gi"
+    exposure: Literal["cluster-ip", "internal-nlb"] = Field(
+        default="cluster-ip", description="cluster-ip: in-cluster clients only; internal-nlb: the VPC"
+    )
+    tenants: list[GatewayTenant] = []
+    drain_seconds: int = Field(default=25, ge=1, le=110, description="preStop wait before SIGTERM")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _quantity(cls, v: str) -> str:
+        if not _QUANTITY.match(v):
+            raise ValueError("rule: a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi; fix: correct it")
+        return v
+
+
+class ServingConfig(_Model):
+    namespace: str = Field(default="frugal", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    image: ImageConfig
+    tiers: list[ServingTier] = Field(min_length=1)
+    gateway: GatewayConfig = GatewayConfig()
+
+
+def serving_problems(cfg: StackConfig) -> list[str]:
+    """Rules across the serving section and the rest of the stack, each with key, value, rule and fix."""
+    from infra.serving_sizing import gpu_fit_problem
+
+    serving = cfg.serving
+    if serving is None:
+        return []
+    problems: list[str] = []
+    key = f"{PROJECT}:serving"
+    pools = {p.name: p for p in cfg.pools}
+    names = [t.name for t in serving.tiers]
+    if len(set(names)) != len(names):
+        problems.append(f"{key}.tiers: got {names}; rule: tier names are unique; fix: rename the duplicate")
+    for i, tier in enumerate(serving.tiers):
+        at = f"{key}.tiers.{i}"
+        pool = pools.get(tier.pool)
+        if pool is None:
+            problems.append(
+                f"{at}.pool: got {tier.pool!r}; rule: a pool of this stack; fix: use one of {', '.join(pools)}"
+            )
+            continue
+        if pool.tier != tier.name:
+            problems.append(
+                f"{at}.pool: {tier.pool!r} serves tier {pool.tier!r}, not {tier.name!r}; rule: a pool's nodes are "
+                f"labelled with the tier it serves; fix: set pools[{pool.name}].tier to {tier.name!r} or use its pool"
+            )
+        on_demand_possible = pool.on_demand_base_capacity > 0 or pool.on_demand_percentage_above_base > 0
+        if tier.capacity == "on-demand" and not on_demand_possible:
+            problems.append(
+                f"{at}.capacity: got 'on-demand' on pool {pool.name!r}, which launches only spot nodes; rule: an "
+                "on-demand tier needs on-demand capacity; fix: raise pools[].on_demand_base_capacity or use spot"
+            )
+        if tier.capacity == "spot" and not pool.is_spot:
+            problems.append(
+                f"{at}.capacity: got 'spot' on pool {pool.name!r}, which launches only on-demand nodes; rule: the "
+                "tier's policy matches what its pool launches; fix: set capacity: on-demand"
+            )
+        slots = pool.max_size * min(gpus_for(t) for t in pool.instance_types)
+        if tier.replicas.max > slots:
+            problems.append(
+                f"{at}.replicas.max: got {tier.replicas.max}; rule: at most one model server per GPU the pool can "
+                f"have ({pool.max_size} nodes x the fewest GPUs per node = {slots}); fix: lower it or raise "
+                "pools[].max_size"
+            )
+        if (problem := gpu_fit_problem(tier, pool.instance_types)) is not None:
+            problems.append(f"{at}: {problem}")
+        for fallback in tier.fallbacks:
+            if fallback not in names or fallback == tier.name:
+                problems.append(
+                    f"{at}.fallbacks: got {fallback!r}; rule: another tier of serving.tiers; fix: use one of {names}"
+                )
+    gateway = serving.gateway
+    if gateway.replicas > 1 and not cfg.cache.enabled:
+        problems.append(
+            f"{key}.gateway.replicas: got {gateway.replicas} without cache.enabled; rule: replicas share tenant "
+            "budgets through the stack's ElastiCache, a single replica keeps them in its own SQLite file; fix: "
+            "set cache.enabled: true or gateway.replicas: 1"
+        )
+    if cfg.tags.environment == "prod" and gateway.replicas < 2:
+        problems.append(
+            f"{key}.gateway.replicas: got {gateway.replicas} in a prod stack; rule: at least 2, so a node's loss "
+            "or a rollout never takes the endpoint down; fix: replicas: 2 (with cache.enabled)"
+        )
+    for tenant in gateway.tenants:
+        for tier_name in tenant.allowed_tiers or []:
+            if tier_name not in names:
+                problems.append(
+                    f"{key}.gateway.tenants[{tenant.name}].allowed_tiers: got {tier_name!r}; rule: a tier of "
+                    f"serving.tiers; fix: use one of {names}"
+                )
+    return problems
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""Where Pulumi.yaml is: relative local model paths are relative to it."""
+
+
+def resolve_local_models(cfg: StackConfig, root: Path = PROJECT_DIR) -> tuple[StackConfig, list[str]]:
+    """Fill in sha256, size and shape of every local GGUF (plan time), checking a pinned digest."""
+    from infra.serving_sizing import GgufError, digest_cache_path, file_digest, gguf_shape
+
+    if cfg.serving is None:
+        return cfg, []
+    problems: list[str] = []
+    tiers: list[ServingTier] = []
+    for i, tier in enumerate(cfg.serving.tiers):
+        model = tier.model
+        if model.local_path is None:
+            tiers.append(tier)
+            continue
+        at = f"{PROJECT}:serving.tiers.{i}.model.local_path"
+        path = Path(model.local_path).expanduser()
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            problems.append(
+                f"{at}: got {model.local_path!r} ({path} does not exist); rule: a GGUF file readable when the stack "
+                "is planned, so its digest can be pinned; fix: correct the path or use s3_uri with sha256"
+            )
+            tiers.append(tier)
+            continue
+        try:
+            layers, kv_heads, head_dim = gguf_shape(path)
+        except (GgufError, OSError) as exc:
+            problems.append(f"{at}: got {model.local_path!r}; rule: a GGUF model file ({exc}); fix: point to the .gguf")
+            tiers.append(tier)
+            continue
+        digest, size = file_digest(path, digest_cache_path())
+        if model.sha256 is not None and model.sha256 != digest:
+            problems.append(
+                f"{PROJECT}:serving.tiers.{i}.model.sha256: got {model.sha256}, the file has {digest}; rule: a pinned "
+                "digest matches the file; fix: update the digest or restore the file you pinned"
+            )
+        resolved = model.model_copy(
+            update={
+                "local_path": str(path),
+                "sha256": digest,
+                "size_bytes": size,
+                "shape": model.shape or ModelShape(layers=layers, kv_heads=kv_heads, head_dim=head_dim),
+            }
+        )
+        tiers.append(tier.model_copy(update={"model": resolved}))
+    serving = cfg.serving.model_copy(update={"tiers": tiers})
+    return cfg.model_copy(update={"serving": serving}), problems
+
+
+def gpus_for(instance_type: str) -> int:
+    spec = load_catalog().get(instance_type)
+    return spec.gpu.count if spec is not None and spec.gpu is not None else 0
+
+
 class AnomalyConfig(_Model):
     threshold_usd: Decimal = Field(default=Decimal(100), gt=0, description="alert when an anomaly's impact exceeds")
 
@@ -531,6 +866,7 @@ class StackConfig(_Model):
     anomaly: AnomalyConfig = AnomalyConfig()
     cache: SharedCacheConfig = SharedCacheConfig()
     platform: PlatformConfig = PlatformConfig()
+    serving: ServingConfig | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -622,6 +958,8 @@ def parse(stack: str, values: dict[str, Any]) -> StackConfig:
     problems += [
         f"{PROJECT}:{p}" for p in platform_problems(cfg.platform, cfg.tags.environment, cfg.cluster.kubernetes_version)
     ]
+    cfg, resolved = resolve_local_models(cfg)
+    problems += resolved or serving_problems(cfg)
     if problems:
         raise ConfigError(stack, problems)
     return cfg
@@ -651,6 +989,54 @@ def load() -> StackConfig:
     from pulumi.runtime.config import CONFIG
 
     for full_key in CONFIG.get():
-        if full_key.startswith(f"{PROJECT}:") and full_key.split(":", 1)[1] not in TOP_LEVEL_KEYS:
+        if full_key.startswith(f"{PROJECT}:") and full_key.split(":", 1)[1] not in (*TOP_LEVEL_KEYS, *SECRET_KEYS):
             values[full_key.split(":", 1)[1]] = None
     return parse(pulumi.get_stack(), values)
+
+
+def load_serving_api_keys() -> Any:
+    """The tenants' API keys (`pulumi config set --secret serving_api_keys '{"tenant": "key"}'`), as a
+    secret Output of that JSON object, validated, for the gateway's Secret; None when not set.
+
+    Kept out of StackConfig on purpose: the plain model is logged, planned and priced; the keys only
+    ever travel as a secret into the Kubernetes Secret. A key given without --secret is refused.
+    """
+    import pulumi
+    from pulumi.runtime.config import is_config_secret
+
+    key = "serving_api_keys"
+    config = pulumi.Config(PROJECT)
+    if config.get(key) is None:
+        return None
+    if not is_config_secret(f"{PROJECT}:{key}"):
+        raise ConfigError(
+            pulumi.get_stack(),
+            [
+                f"{PROJECT}:{key}: is stored in clear text; rule: API keys are Pulumi secrets; fix: "
+                f'`pulumi config rm {key}` then `pulumi config set --secret {key} \'{{"tenant": "key"}}\'`'
+            ],
+        )
+    if config.get(key) == "[secret]":
+        # The offline plan cannot decrypt the stack's secrets; the Secret shows the marker.
+        return pulumi.Output.secret("[secret]")
+    return config.require_secret(key).apply(api_keys_json)
+
+
+def api_keys_json(raw: str) -> str:
+    """'{"tenant": "key", ...}' checked and normalised (sorted keys) for FRUGAL_TENANT_KEYS."""
+    try:
+        keys = json.loads(raw)
+    except json.JSONDecodeError:
+        keys = None
+    if not isinstance(keys, dict) or not keys:
+        raise ValueError(
+            f"{PROJECT}:serving_api_keys: rule: a JSON object of tenant name to API key; "
+            'fix: pulumi config set --secret serving_api_keys \'{"acme": "sk-..."}\''
+        )
+    for tenant, api_key in keys.items():
+        if not isinstance(api_key, str) or len(api_key) < 16:
+            raise ValueError(
+                f"{PROJECT}:serving_api_keys[{tenant}]: rule: a key of at least 16 characters; "
+                "fix: generate one with `openssl rand -hex 24`"
+            )
+    return json.dumps(keys, sort_keys=True)

@@ -9,6 +9,7 @@ placeholders that say "offline". The result is a `Plan`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -25,7 +26,15 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT, ConfigError, load
 from infra.plan import Plan, PlannedResource
-from infra.tokens import EC2_LAUNCH_TEMPLATE, EKS_CLUSTER, IAM_OPEN_ID_CONNECT_PROVIDER, SQS_QUEUE
+from infra.tokens import (
+    EC2_LAUNCH_TEMPLATE,
+    ECR_REPOSITORY,
+    EKS_CLUSTER,
+    ELASTICACHE_REPLICATION_GROUP,
+    IAM_OPEN_ID_CONNECT_PROVIDER,
+    S3_BUCKET,
+    SQS_QUEUE,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ACCOUNT = "123456789012"
@@ -94,6 +103,13 @@ class RecordingEngine(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:iam::{OFFLINE_ACCOUNT}:oidc-provider/{host}"
         elif args.typ == SQS_QUEUE:
             state["url"] = f"https://sqs.{self.region}.amazonaws.com/{OFFLINE_ACCOUNT}/{name}"
+        elif args.typ == ECR_REPOSITORY:
+            state["repositoryUrl"] = f"{OFFLINE_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{name}"
+        elif args.typ == S3_BUCKET:
+            state["bucket"] = args.inputs.get("bucket") or f"{args.inputs.get('bucketPrefix', '')}offline"
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+        elif args.typ == ELASTICACHE_REPLICATION_GROUP:
+            state["primaryEndpointAddress"] = f"master.{name}.offline.cache.amazonaws.com"
         return f"{args.name}-offline", state
 
 
@@ -141,6 +157,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 def _plain(value: Any) -> Any:
     """Inputs as JSON-ready data: assets and unknowns become short descriptions."""
     if isinstance(value, dict):
+        if value.get(pulumi.runtime.rpc._special_sig_key) == pulumi.runtime.rpc._special_secret_sig:
+            return "[secret]"  # the plan, like the CLI, never shows a secret's value
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
@@ -202,18 +220,26 @@ def run_offline(
     stack: str,
     root: Path = REPO_ROOT,
     config: dict[str, str] | None = None,
+    secrets: list[str] | None = None,
     *,
     engine: RecordingEngine | None = None,
     preview: bool = False,
 ) -> Plan:
     """Run the program for a stack under mocks and return what it would create.
 
-    `engine` and `preview` let a test play the engine of a real `pulumi preview` (values not known
-    yet); the plan's outputs then hold only the stack outputs that are known.
+    `secrets` names the config keys the program sees as secrets (default: those the stack file
+    stores encrypted). `engine` and `preview` let a test play the engine of a real `pulumi preview`
+    (values not known yet); the plan's outputs then hold only the stack outputs that are known.
     Raises StackFileError for a missing/unreadable stack file and ConfigError for invalid config,
     both before any resource is declared.
     """
     values = read_stack_config(stack, root) if config is None else config
+    # Pulumi's engine runs on the thread's current event loop; a caller that used asyncio.run()
+    # before has none left (asyncio.run unsets it), so give the thread one.
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     region = values.get(f"{PROJECT}:region", "us-east-1")
     engine = engine or RecordingEngine(region=region)
     monitor = RecordingMonitor(engine)
@@ -222,7 +248,10 @@ def run_offline(
     pulumi.runtime.set_mocks(
         engine, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=engine.logger
     )
-    pulumi.runtime.set_all_config(values)
+    # Values the stack file stores encrypted arrive as "[secret]" (read_stack_config) unless a caller
+    # supplies them; either way the program sees them as secrets, as under the real engine.
+    secret_keys = [k for k, v in values.items() if v == "[secret]"] if secrets is None else list(secrets)
+    pulumi.runtime.set_all_config(values, secret_keys)
     cfg = load()  # raises ConfigError before anything is registered
     resolved: dict[str, Any] = {}
     names: list[str] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -29,12 +32,30 @@ from infra.components import (
 )
 from infra.components.kubernetes_provider import KubernetesAccess, KubernetesAccessArgs
 from infra.components.platform_controllers import PlatformControllers, PlatformControllersArgs
-from infra.config import PROJECT, StackConfig
+from infra.config import PROJECT, StackConfig, load_serving_api_keys
 from infra.platform_iam import cluster_autoscaler_policy, node_termination_handler_policy
-from infra.platform_values import AUTOSCALER_SERVICE_ACCOUNT, NTH_MANAGED_TAG, NTH_SERVICE_ACCOUNT, PLATFORM_NAMESPACE
+from infra.platform_values import (
+    AUTOSCALER_SERVICE_ACCOUNT,
+    NTH_MANAGED_TAG,
+    NTH_SERVICE_ACCOUNT,
+    PLATFORM_NAMESPACE,
+    system_node_selector,
+)
 from infra.registrations import COST_OUTPUT, cost_summary_output, expected_cost_output, record_registrations
+from infra.serving_manifests import MODEL_SERVICE_ACCOUNT, NODE_CACHE_DIR
 
 STACK_TAG_KEY = "frugal-stack"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What workloads on the cluster need from the platform."""
+
+    provider: Any
+    """The stack's Kubernetes provider (KubernetesAccess.provider)."""
+    controllers: list[Any]
+    """The controllers' Helm releases: objects that need their CRDs or nodes wait for these."""
+    system_node_selector: dict[str, str]
 
 
 def stack_tags(cfg: StackConfig) -> dict[str, str]:
@@ -50,7 +71,16 @@ def build(cfg: StackConfig) -> None:
     provider = aws.Provider("aws", region=cfg.region)
     within = pulumi.ResourceOptions(providers=[provider])
 
-    network = Network("net", NetworkArgs(config=cfg.network, cluster_name=cluster_name, tags=tags), within)
+    network = Network(
+        "net",
+        NetworkArgs(
+            config=cfg.network,
+            cluster_name=cluster_name,
+            tags=tags,
+            s3_gateway_endpoint_region=cfg.region if cfg.serving is not None else None,
+        ),
+        within,
+    )
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -79,6 +109,7 @@ def build(cfg: StackConfig) -> None:
                 tags=tags,
                 # The termination handler drains only nodes with this tag: the GPU groups', never others.
                 extra_asg_tags={NTH_MANAGED_TAG: "true"},
+                model_cache_dir=NODE_CACHE_DIR if cfg.serving is not None else None,
             ),
             within,
         )
@@ -90,7 +121,8 @@ def build(cfg: StackConfig) -> None:
             ScalingScheduleArgs(schedule=cfg.schedule, asg_names={n: p.asg_name for n, p in pools.items()}),
             within,
         )
-    build_platform(cfg, cluster_name, network, cluster, pools, tags, provider)
+    platform = build_platform(cfg, cluster_name, network, cluster, pools, tags, provider)
+    shared_cache: SharedCache | None = None
     if cfg.cache.enabled:
         shared_cache = SharedCache(
             "cache",
@@ -105,6 +137,8 @@ def build(cfg: StackConfig) -> None:
             within,
         )
         pulumi.export("shared_cache_endpoint", shared_cache.primary_endpoint)
+    if cfg.serving is not None:
+        build_serving(cfg, cluster_name, cluster, platform, shared_cache, tags, within)
     # Last of all: the summary prices every resource declared before it.
     summary = cost_summary_output(recorder, PROJECT, cfg.stack) if cfg.budget.slack_webhook_secret_name else None
     alarms = BudgetAlarms(
@@ -145,7 +179,7 @@ def build_platform(
     pools: dict[str, GpuNodePool],
     tags: dict[str, str],
     provider: aws.Provider,
-) -> None:
+) -> Platform:
     """What makes the cluster able to run workloads: system nodes, add-ons, identities, controllers."""
     platform = cfg.platform
     within = pulumi.ResourceOptions(providers=[provider])
@@ -221,7 +255,7 @@ def build_platform(
         ),
         within,
     )
-    PlatformControllers(
+    controllers = PlatformControllers(
         "controllers",
         PlatformControllersArgs(
             config=platform,
@@ -239,3 +273,82 @@ def build_platform(
     )
     pulumi.export("system_node_group", system.node_group_name)
     pulumi.export("interruption_queue_url", queue.queue_url)
+    return Platform(
+        provider=access.provider,
+        controllers=list(controllers.releases.values()),
+        system_node_selector=system_node_selector(),
+    )
+
+
+def build_serving(
+    cfg: StackConfig,
+    cluster_name: str,
+    cluster: Cluster,
+    platform: Platform,
+    shared_cache: SharedCache | None,
+    tags: dict[str, str],
+    within: pulumi.ResourceOptions,
+) -> None:
+    """Model servers per tier and the gateway: the model bucket, the image repository, the objects."""
+    from infra.components.image_repository import ImageRepository, ImageRepositoryArgs
+    from infra.components.model_store import ModelStore, ModelStoreArgs
+    from infra.components.serving import Serving, ServingArgs
+    from infra.serving_gateway import models_namespace
+    from infra.serving_sizing import pool_fit_warnings
+
+    serving = cfg.serving
+    assert serving is not None
+    store = ModelStore("models", ModelStoreArgs(name_prefix=cluster_name, tiers=list(serving.tiers), tags=tags), within)
+    repository = ImageRepository(
+        "image", ImageRepositoryArgs(repository_name=f"{cluster_name}-runtime", tags=tags), within
+    )
+    image = (
+        repository.repository_url.apply(lambda url: f"{url}@{serving.image.digest}")
+        if serving.image.digest is not None
+        else pulumi.Output.from_input(str(serving.image.reference))
+    )
+    reader = WorkloadIdentity(
+        "model-reader-identity",
+        WorkloadIdentityArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace=models_namespace(serving),
+            service_account=MODEL_SERVICE_ACCOUNT,
+            policy=store.reader_policy,
+            description=f"model servers of {cluster_name} read their pinned models (IRSA)",
+            tags=tags,
+        ),
+        within,
+    )
+    for warning in pool_fit_warnings(serving.tiers, {pool.name: pool.instance_types for pool in cfg.pools}):
+        pulumi.log.warn(warning)
+    tenant_keys = load_serving_api_keys()
+    if serving.gateway.tenants and tenant_keys is None:
+        pulumi.log.warn(
+            f"serving.gateway.tenants declares {len(serving.gateway.tenants)} tenant(s) but serving_api_keys is not "
+            "set: no client can authenticate to the gateway. Set their keys with "
+            '`pulumi config set --secret serving_api_keys \'{"tenant": "key"}\'`.'
+        )
+    redis_url = (
+        shared_cache.primary_endpoint.apply(lambda host: f"rediss://{host}:{shared_cache.port}/0")
+        if shared_cache is not None
+        else None
+    )
+    Serving(
+        "serving",
+        ServingArgs(
+            stack=cfg,
+            image=image,
+            model_uris=store.model_uris,
+            model_reader_role_arn=reader.role_arn,
+            redis_url=redis_url,
+            tenant_keys=tenant_keys,
+            system_node_selector=platform.system_node_selector,
+            provider=platform.provider,
+            # The ScaledObjects need KEDA's CRDs; the model servers need the device plugin's GPUs.
+            wait_for=platform.controllers,
+        ),
+        within,
+    )
+    pulumi.export("model_bucket", store.bucket_name)
+    pulumi.export("image_repository_url", repository.repository_url)

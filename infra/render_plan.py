@@ -13,6 +13,7 @@ from infra.plan import Plan, PlannedResource
 from infra.tokens import (
     AUTOSCALING_GROUP,
     AUTOSCALING_SCHEDULE,
+    AWS_PROVIDER,
     BUDGETS_BUDGET,
     CLOUDWATCH_EVENT_RULE,
     CLOUDWATCH_LOG_GROUP,
@@ -117,7 +118,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     COSTEXPLORER_ANOMALY_SUBSCRIPTION: lambda i: (
         f"{i.get('frequency')}; impact >= {i.get('thresholdExpression', {}).get('dimension', {}).get('values')}"
     ),
-    "pulumi:providers:aws": lambda i: f"region {i.get('region')}",
+    AWS_PROVIDER: lambda i: f"region {i.get('region')}",
     ELASTICACHE_REPLICATION_GROUP: lambda i: (
         f"{i.get('engine')} {i.get('engineVersion')} {i.get('numCacheClusters')} x {i.get('nodeType')}; "
         f"encrypted at rest {i.get('atRestEncryptionEnabled')}, in transit {i.get('transitEncryptionEnabled')}"

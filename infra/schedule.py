@@ -97,6 +97,15 @@ def cron_recurrence(window: Window) -> str:
     return f"0 {window.start_hour} * * {_cron_days(numbers)}"
 
 
+def end_cron_recurrence(window: Window) -> str:
+    """The cron expression that fires where each of the window's runs ends (the next day's hour when
+    it runs past midnight), so a start/end pair of crons covers exactly the window's hours."""
+    end = window.start_hour + window.hours_per_day
+    shift, hour = divmod(end, 24)
+    days = [WEEKDAYS[(WEEKDAYS.index(d) + shift) % 7] for d in window.days]
+    return f"0 {hour} * * {_cron_days(sorted({_CRON_DAY[d] for d in days}))}"
+
+
 def _cron_days(numbers: list[int]) -> str:
     if len(numbers) == 7:
         return "*"

@@ -6,6 +6,10 @@ Two MIME parts:
    before it starts the kubelet (so the label is there at registration, where NodeRestriction
    allows it);
 2. the NodeConfig itself: cluster connection, node labels and taints as kubelet flags.
+
+With a model cache directory, the script first prepares it (`model_cache_script`): the instance-store
+NVMe drives, RAID0 across them when there are several, formatted XFS and mounted there; on an
+instance without instance store, a directory on the root volume, with a warning in the boot log.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def node_user_data(
     labels: Mapping[str, str],
     taints: Sequence[TaintLike],
     lifecycle_label: str,
+    model_cache_dir: str | None = None,
+    model_cache_owner: int = 10001,
 ) -> str:
     label_flag = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     taint_flag = ",".join(f"{t.key}={t.value}:{t.effect}" for t in taints)
@@ -53,6 +59,8 @@ spec:
       - --node-labels={label_flag},{lifecycle_label}=$LIFECYCLE
 NODECONFIG
 """
+    if model_cache_dir is not None:
+        script += model_cache_script(model_cache_dir, model_cache_owner)
     node_config = f"""apiVersion: node.eks.aws/v1alpha1
 kind: NodeConfig
 spec:
@@ -77,3 +85,43 @@ spec:
         f"{node_config}\n"
         f"--{BOUNDARY}--\n"
     )
+
+
+INSTANCE_STORE_MODEL = "Amazon EC2 NVMe Instance Storage"
+RAID_DEVICE = "/dev/md/frugal-models"
+
+
+def model_cache_script(mount_dir: str, owner_uid: int) -> str:
+    """Bash that gives the node a model cache at `mount_dir`, owned by the model servers' user.
+
+    Idempotent (a reboot keeps an instance store's data: an existing filesystem is mounted, not
+    formatted again). Instance-store drives are found by their NVMe model name, the way AWS's own
+    setup-local-disks does; EBS volumes never match it.
+    """
+    return f"""
+# --- model cache on instance-store NVMe -------------------------------------------------------
+MODEL_CACHE={mount_dir}
+mkdir -p "$MODEL_CACHE"
+if ! mountpoint -q "$MODEL_CACHE"; then
+  mapfile -t DISKS < <(lsblk -dpno NAME,MODEL | awk '/{INSTANCE_STORE_MODEL}/ {{print $1}}')
+  if [ "${{#DISKS[@]}}" -eq 0 ]; then
+    echo "frugal: WARNING: no instance-store NVMe on this instance; the model cache uses the root volume" \
+      "($MODEL_CACHE): model loads are slower and large models may not fit" | tee /dev/kmsg >&2 || true
+  else
+    if [ "${{#DISKS[@]}}" -eq 1 ]; then
+      DEVICE="${{DISKS[0]}}"
+    else
+      DEVICE={RAID_DEVICE}
+      if [ ! -e "$DEVICE" ]; then
+        mdadm --create "$DEVICE" --run --level=0 --raid-devices="${{#DISKS[@]}}" "${{DISKS[@]}}"
+      fi
+    fi
+    if ! blkid -o value -s TYPE "$DEVICE" | grep -q xfs; then
+      mkfs.xfs -f "$DEVICE"
+    fi
+    mount -o defaults,noatime "$DEVICE" "$MODEL_CACHE"
+  fi
+fi
+chown {owner_uid}:{owner_uid} "$MODEL_CACHE"
+chmod 0750 "$MODEL_CACHE"
+"""

@@ -26,7 +26,12 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, _is_unknown, unknown_checking_proxy
 
 from infra.plan import UNKNOWN, Plan, PlannedResource
-from infra.tokens import KUBERNETES_CONFIG_GROUP
+from infra.tokens import (
+    KUBERNETES_CONFIG_FILE,
+    KUBERNETES_CONFIG_GROUP,
+    KUBERNETES_HELM_CHART_V4,
+    KUBERNETES_KUSTOMIZE_DIRECTORY,
+)
 from policies.props import plain
 
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -158,9 +163,9 @@ def plan_from_stack(args: StackValidationArgs) -> Plan:
 PROVIDER_COMPONENTS = frozenset(
     {
         KUBERNETES_CONFIG_GROUP,
-        "kubernetes:yaml/v2:ConfigFile",
-        "kubernetes:helm.sh/v4:Chart",
-        "kubernetes:kustomize/v2:Directory",
+        KUBERNETES_CONFIG_FILE,
+        KUBERNETES_HELM_CHART_V4,
+        KUBERNETES_KUSTOMIZE_DIRECTORY,
     }
 )
 

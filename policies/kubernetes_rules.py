@@ -15,14 +15,14 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from infra.tokens import CLOUDWATCH_EVENT_RULE, KUBERNETES_HELM_RELEASE, SQS_QUEUE
+from infra.tokens import AUTOSCALING_GROUP, CLOUDWATCH_EVENT_RULE, KUBERNETES_HELM_RELEASE, SQS_QUEUE
 from policies.cost_rules import _runs_spot
 from policies.props import get, is_gpu_asg, is_list, is_map, known, message, plain, settings, show
 
 RELEASE = KUBERNETES_HELM_RELEASE
 QUEUE = SQS_QUEUE
 EVENT_RULE = CLOUDWATCH_EVENT_RULE
-ASG = "aws:autoscaling/group:Group"
+ASG = AUTOSCALING_GROUP
 SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
 # An exact chart version: 1.2.3 or v1.2.3 with an optional pre-release; no ranges, no 'latest'.
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")

@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import alert_rules, cost_rules, kubernetes_rules, security_rules, stack_rules
+from policies import alert_rules, cost_rules, kubernetes_rules, security_rules, serving_rules, stack_rules
 
 PACK_NAME = "frugal-guardrails"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
@@ -160,6 +160,13 @@ RULES: tuple[Rule, ...] = (
         kubernetes_rules.SYSTEM_NODES_CONFIG,
     ),
     Rule("interruption-queue-for-spot", "cost", "stack", kubernetes_rules.interruption_queue_for_spot, H, {}),
+    # serving: GPU pods, probes, pinned images and models
+    Rule(
+        "gpu-pods-exact-and-tolerated", "cost", "resource", serving_rules.gpu_pods_request_exactly_and_tolerate, H, {}
+    ),
+    Rule("workload-probes", "security", "resource", serving_rules.workload_probes, M, {}),
+    Rule("images-pinned", "security", "resource", serving_rules.images_pinned, H, serving_rules.IMAGE_CONFIG),
+    Rule("models-pinned-by-sha256", "security", "resource", serving_rules.models_pinned_by_sha256, H, {}),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 

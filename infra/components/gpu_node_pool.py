@@ -36,6 +36,8 @@ class GpuNodePoolArgs(ComponentArgs):
     cluster_service_cidr: InputStr
     cluster_security_group_id: InputStr
     node_instance_profile_arn: InputStr
+    model_cache_dir: str | None = None
+    """Where the node mounts its instance-store NVMe for the model servers' cache (None: no cache)."""
     subnet_ids: InputStrList
     scheduled: bool
     """True when a ScalingSchedule drives this pool's sizes, so Pulumi must not reset them."""
@@ -76,6 +78,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     labels=node_labels,
                     taints=pool.all_taints,
                     lifecycle_label=LIFECYCLE_LABEL,
+                    model_cache_dir=args.model_cache_dir,
                 ).encode()
             ).decode()
         )

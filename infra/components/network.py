@@ -14,6 +14,8 @@ class NetworkArgs(ComponentArgs):
     config: NewVpc | ExistingVpc
     cluster_name: str
     tags: dict[str, str]
+    s3_gateway_endpoint_region: str | None = None
+    """Region of an S3 gateway endpoint on the private route tables (model pulls skip the NAT); None: none."""
 
 
 class Network(pulumi.ComponentResource):
@@ -24,7 +26,14 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN_PREFIX}:network:Network", name, None, opts)
         if isinstance(args.config, ExistingVpc):
-            # Nothing is created: the cluster goes into subnets someone else owns (and tags).
+            # Nothing is created: the cluster goes into subnets someone else owns (and tags), and
+            # their owner decides about endpoints too.
+            if args.s3_gateway_endpoint_region is not None:
+                pulumi.log.warn(
+                    "an existing VPC gets no S3 gateway endpoint from this stack; without one, model pulls "
+                    "are billed as NAT data processing. Add com.amazonaws.<region>.s3 to its private route tables.",
+                    resource=self,
+                )
             self.vpc_id = pulumi.Output.from_input(args.config.vpc_id)
             self.private_subnet_ids = pulumi.Output.from_input(list(args.config.private_subnet_ids))
             self.public_subnet_ids = pulumi.Output.from_input(list(args.config.public_subnet_ids))
@@ -107,6 +116,7 @@ class Network(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                 )
             )
+        private_route_tables: list[aws.ec2.RouteTable] = []
         for i, subnet in enumerate(private_subnets):
             rt = aws.ec2.RouteTable(
                 f"{name}-private-rt-{i}",
@@ -116,6 +126,19 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=rt.id, opts=child)
+            private_route_tables.append(rt)
+        if args.s3_gateway_endpoint_region is not None:
+            # A gateway endpoint is free (no hourly or per-GB charge); S3 traffic from the private
+            # subnets then bypasses the NAT gateways and their per-GB processing charge.
+            aws.ec2.VpcEndpoint(
+                f"{name}-s3",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{args.s3_gateway_endpoint_region}.s3",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[rt.id for rt in private_route_tables],
+                tags=tags("s3-endpoint"),
+                opts=child,
+            )
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])

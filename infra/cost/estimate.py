@@ -21,6 +21,7 @@ from infra.cost.usage import Usage
 from infra.cost.waterfall import PoolLevels, pool_levels, waterfall
 from infra.plan import Plan
 from infra.schedule import HOURS_PER_MONTH, Capacity
+from infra.tokens import AWS_PROVIDER
 
 COST_OUTPUT = "expected_monthly_cost_usd"
 
@@ -83,7 +84,7 @@ def estimate_plan(
     assumptions: list[str] = list(ASSUMPTIONS)
     ctx = Context(catalog=catalog, usage=usage, on=on, warnings=warnings, assumptions=assumptions, plan=plan)
 
-    regions = sorted({str(r.inputs["region"]) for r in plan.of_type("pulumi:providers:aws") if r.inputs.get("region")})
+    regions = sorted({str(r.inputs["region"]) for r in plan.of_type(AWS_PROVIDER) if r.inputs.get("region")})
     if any(region != REGION for region in regions):
         warnings.append(
             f"the plan deploys to {', '.join(regions)} but the prices are {REGION} list prices (other regions "

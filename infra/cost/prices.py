@@ -49,6 +49,12 @@ AWS_DDB = (
     "AWS list price, https://aws.amazon.com/dynamodb/pricing/on-demand/ (us-east-1, standard table class; "
     f"on-demand halved from 2024-11-01; free tier ignored; {_NV})"
 )
+AWS_S3 = f"AWS list price, https://aws.amazon.com/s3/pricing/ (S3 Standard, us-east-1; {_NV})"
+AWS_ECR = f"AWS list price, https://aws.amazon.com/ecr/pricing/ (storage, private repositories; {_NV})"
+AWS_ENDPOINT = (
+    "AWS VPC documentation, https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html "
+    f"('There is no additional charge for using gateway endpoints'; {_NV})"
+)
 
 PRICES: dict[str, Price] = {
     p.key: p
@@ -86,6 +92,17 @@ PRICES: dict[str, Price] = {
         _p("dynamodb.write_million", "0.625", "USD per 1M on-demand write request units", AWS_DDB, "2024-11-01"),
         _p("dynamodb.read_million", "0.125", "USD per 1M on-demand read request units", AWS_DDB, "2024-11-01"),
         _p("dynamodb.storage_gb_month", "0.25", "USD per GB-month stored", AWS_DDB, "2023-01-01"),
+        _p("s3.standard_gb_month", "0.023", "USD per GB-month (first 50 TB)", AWS_S3, "2023-01-01"),
+        _p("s3.get_thousand", "0.0004", "USD per 1,000 GET requests", AWS_S3, "2023-01-01"),
+        _p("s3.put_thousand", "0.005", "USD per 1,000 PUT/COPY/POST/LIST requests", AWS_S3, "2023-01-01"),
+        _p("ecr.gb_month", "0.10", "USD per GB-month stored", AWS_ECR, "2023-01-01"),
+        _p(
+            "vpc.gateway_endpoint",
+            "0",
+            "USD (gateway endpoints have no hourly or data charge)",
+            AWS_ENDPOINT,
+            "2023-01-01",
+        ),
     )
 }
 

@@ -49,6 +49,9 @@ from infra.tokens import (
     EC2_SECURITY_GROUP_RULE,
     EC2_SUBNET,
     EC2_VPC,
+    EC2_VPC_ENDPOINT,
+    ECR_LIFECYCLE_POLICY,
+    ECR_REPOSITORY,
     EKS_ACCESS_ENTRY,
     EKS_ACCESS_POLICY_ASSOCIATION,
     EKS_ADDON,
@@ -64,13 +67,19 @@ from infra.tokens import (
     IAM_ROLE_POLICY,
     IAM_ROLE_POLICY_ATTACHMENT,
     KMS_KEY,
+    KUBERNETES_SERVICE,
     LAMBDA_EVENT_SOURCE_MAPPING,
     LAMBDA_FUNCTION,
     LAMBDA_PERMISSION,
     LB_LOAD_BALANCER,
+    S3_BUCKET,
+    S3_BUCKET_LIFECYCLE_CONFIGURATION,
     S3_BUCKET_NOTIFICATION,
+    S3_BUCKET_OBJECT_V2,
     S3_BUCKET_POLICY,
     S3_BUCKET_PUBLIC_ACCESS_BLOCK,
+    S3_BUCKET_SERVER_SIDE_ENCRYPTION,
+    S3_BUCKET_VERSIONING,
     SECRETSMANAGER_SECRET,
     SNS_TOPIC,
     SNS_TOPIC_POLICY,
@@ -136,9 +145,14 @@ FREE: dict[str, str] = {
     # default event bus; not re-verified offline): the rules match only AWS service events.
     CLOUDWATCH_EVENT_RULE: "matches AWS service events only, which EventBridge delivers free",
     CLOUDWATCH_EVENT_TARGET: "free (deliveries of AWS service events are free)",
+    S3_BUCKET_SERVER_SIDE_ENCRYPTION: "free (SSE-S3)",
+    S3_BUCKET_VERSIONING: "free (old versions are stored objects, priced with them)",
+    S3_BUCKET_LIFECYCLE_CONFIGURATION: "free",
+    ECR_LIFECYCLE_POLICY: "free",
 }
 # Whole providers whose resources are free: Kubernetes objects (Helm releases, namespaces, and the
 # objects a real preview lists under a ConfigGroup) cost nothing themselves; they run on priced nodes.
+# The one exception: a Service of type LoadBalancer makes AWS create a load balancer (_k8s_service).
 FREE_PACKAGES: dict[str, str] = {"kubernetes": "in-cluster object: runs on the cluster's priced nodes"}
 PRICED_ELSEWHERE = {AUTOSCALING_GROUP}
 
@@ -420,6 +434,56 @@ def _node_group(r: PlannedResource, ctx: Context) -> list[CostComponent]:
     return cost.components
 
 
+GIB = Decimal(1024**3)
+
+
+def _bucket(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    gets, src = ctx.usage.get("s3_get_requests_per_month", r.name, r.urn)
+    return [component("GET requests", "storage", gets / 1000, "1k requests", price("s3.get_thousand"), f"usage: {src}")]
+
+
+def _bucket_object(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    metadata = r.inputs.get("metadata") or {}
+    size = num(metadata.get("size-bytes") if isinstance(metadata, dict) else None)
+    if size is None:
+        ctx.warnings.append(f"{r.name}: object size unknown (no size-bytes metadata); storage not priced")
+        return [component("storage", "storage", Decimal(0), "GB-months", Price("s3.object", None, "", "-", "-"))]
+    return [component("S3 Standard storage", "storage", size / GIB, "GB-months", price("s3.standard_gb_month"))]
+
+
+def _ecr(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    gb, src = ctx.usage.get("ecr_storage_gb", r.name, r.urn)
+    return [component("image storage", "storage", gb, "GB-months", price("ecr.gb_month"), f"usage: {src}")]
+
+
+def _vpc_endpoint(r: PlannedResource, ctx: Context) -> list[CostComponent]:
+    if r.inputs.get("vpcEndpointType") != "Gateway":
+        unknown = Price("vpc.interface_endpoint", None, "USD per AZ-hour", "-", "-")
+        ctx.warnings.append(f"{r.name}: interface endpoints are not priced (only gateway endpoints, which are free)")
+        return [component("interface endpoint", "network", HOURS_PER_MONTH, "hours", unknown)]
+    gb, src = ctx.usage.get("model_pull_gb_per_month", r.name, r.urn)
+    nat = price("nat.gb")
+    saved = (gb * nat.usd).quantize(Decimal("0.01")) if nat.usd is not None else None
+    note = (
+        f"saving: {gb} GB of model pulls a month skip NAT processing (${nat.usd}/GB): ${saved} a month not paid "
+        f"(usage: {src})"
+    )
+    ctx.assumptions.append(f"{r.name}: {note}")
+    return [component("S3 gateway endpoint", "network", gb, "GB", price("vpc.gateway_endpoint"), note)]
+
+
+def _k8s_service(r: PlannedResource, ctx: Context) -> list[CostComponent] | None:
+    spec = r.inputs.get("spec") or {}
+    annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(spec, dict) or spec.get("type") != "LoadBalancer":
+        return None
+    kind = annotations.get("service.beta.kubernetes.io/aws-load-balancer-type", "classic")
+    if kind not in ("nlb", "external"):
+        unknown = Price("lb.classic", None, "USD per hour", "-", "-")
+        ctx.warnings.append(f"{r.name}: a Service of type LoadBalancer without the NLB annotation makes a Classic LB")
+        return [component("classic load balancer", "network", HOURS_PER_MONTH, "hours", unknown)]
+    return _lb(r.model_copy(update={"inputs": {"loadBalancerType": "network"}}), ctx)
+
 
 PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = {
     EKS_CLUSTER: _eks,
@@ -440,6 +504,10 @@ PRICERS: dict[str, Callable[[PlannedResource, Context], list[CostComponent]]] = 
     LAMBDA_EVENT_SOURCE_MAPPING: _event_source,
     DYNAMODB_TABLE: _dynamodb,
     EKS_NODE_GROUP: _node_group,
+    S3_BUCKET: _bucket,
+    S3_BUCKET_OBJECT_V2: _bucket_object,
+    ECR_REPOSITORY: _ecr,
+    EC2_VPC_ENDPOINT: _vpc_endpoint,
 }
 
 
@@ -448,6 +516,9 @@ def price_resource(r: PlannedResource, ctx: Context) -> ResourceCost | None:
     if not r.custom or r.type.startswith("pulumi:") or r.type in PRICED_ELSEWHERE:
         return None
     free = FREE.get(r.type) or FREE_PACKAGES.get(r.type.split(":", 1)[0])
+    lb = _k8s_service(r, ctx) if r.type == KUBERNETES_SERVICE else None
+    if lb is not None:
+        return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="priced", components=lb)
     if free is not None:
         return ResourceCost(urn=r.urn, name=r.name, type=r.type, status="free", note=free)
     pricer = PRICERS.get(r.type)

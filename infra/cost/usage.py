@@ -19,6 +19,10 @@ preview without a usage file over- rather than under-states usage-based cost:
   that no Lambda consumes): 300,000 requests a month, messages and deletes included. The handler
   long-polls 20 s at a time, about 130,000 receives a month per replica; two replicas plus the rare
   messages and deletes stay below.
+- Serving: 10 GB of runtime images in ECR (20 kept, sharing the CUDA base layers); 10,000 S3 GET
+  requests a month on the model bucket (a model pull is a few ranged GETs; plus listings); 50 GB a
+  month of model pulls through the S3 gateway endpoint (a low estimate on purpose: it is shown as a
+  saving, and a conservative preview under-states savings).
 
 File format (`--usage FILE`), every key optional:
 
@@ -50,6 +54,9 @@ DEFAULTS: dict[str, Decimal] = {
     "dynamodb_reads_per_month": Decimal(10_000),
     "dynamodb_storage_gb": Decimal(1),
     "sqs_worker_poll_requests_per_month": Decimal(300_000),
+    "ecr_storage_gb": Decimal(10),
+    "s3_get_requests_per_month": Decimal(10_000),
+    "model_pull_gb_per_month": Decimal(50),
 }
 
 

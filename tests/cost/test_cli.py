@@ -27,12 +27,12 @@ def test_fail_above_exits_3_and_names_both_amounts(dev_plan_file: Path, capsys: 
     code = main(["preview", "--plan-json", str(dev_plan_file), "--format", "json", "--fail-above", "100", *ON])
     err = capsys.readouterr().err
     assert code == EXIT_OVER_BUDGET == 3, "over the limit is its own exit code"
-    assert "$226.45" in err and "$100.00" in err, f"the message names the cost and the limit: {err}"
+    assert "$227.46" in err and "$100.00" in err, f"the message names the cost and the limit: {err}"
 
 
 def test_fail_above_budget_reads_the_budget_from_the_plan(dev_plan_file: Path, capsys: pytest.CaptureFixture[str]):
     within = main(["preview", "--plan-json", str(dev_plan_file), "--format", "json", "--fail-above-budget", *ON])
-    assert within == 0, "dev's expected $226.45 fits its $400 budget"
+    assert within == 0, "dev's expected $227.46 fits its $400 budget"
     capsys.readouterr()
     tight = json.loads(dev_plan_file.read_text())
     for resource in tight["resources"]:
@@ -43,7 +43,7 @@ def test_fail_above_budget_reads_the_budget_from_the_plan(dev_plan_file: Path, c
     over = main(["preview", "--plan-json", str(tight_file), "--format", "json", "--fail-above-budget", *ON])
     assert over == EXIT_OVER_BUDGET, "the same stack with a $150 budget is over it"
     err = capsys.readouterr().err
-    assert "$150.00" in err and "$226.45" in err, f"the budget from aws:budgets/budget:Budget is named: {err}"
+    assert "$150.00" in err and "$227.46" in err, f"the budget from aws:budgets/budget:Budget is named: {err}"
 
 
 def test_fail_above_budget_without_a_budget_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
@@ -106,8 +106,8 @@ def test_diff_dev_to_prod_adds_two_nat_gateways_and_the_large_pool(
     data = json.loads(capsys.readouterr().out)
     added = {(c["name"], c["type"].split(":")[-1]) for c in data["changes"] if c["op"] == "+"}
     assert {("net-nat-1", "NatGateway"), ("net-nat-2", "NatGateway"), ("pool-large-asg", "Group")} <= added, added
-    assert data["diff_total_monthly_cost"]["expected"] == "2023.13", (
-        "2249.58 - 226.45: both add system nodes; prod also adds the queued Slack alert path"
+    assert data["diff_total_monthly_cost"]["expected"] == "2043.93", (
+        "2271.39 - 227.46: both add system nodes; prod also adds the queued Slack alert path and an NLB"
     )
 
 

@@ -21,7 +21,8 @@ def test_every_preview_sample_is_priced_with_its_bucket_unknown_and_lambda_known
     report = estimate_plan(read_preview_json(SAMPLES / name), on=PRICED_ON)
     by_type = {r.type: r for r in report.resources}
     assert "aws:s3:BucketEventSubscription" not in by_type, "component parents are not billable resources"
-    assert by_type["aws:s3/bucket:Bucket"].status == "not-priced", "S3 has no price model: unknown, not 0"
+    bucket = by_type["aws:s3/bucket:Bucket"]
+    assert bucket.status == "priced" and bucket.monthly.expected, "S3 requests are priced from usage, never a silent 0"
     if name != "sample-preview-deletes.json":
         assert by_type["aws:lambda/function:Function"].monthly.expected > 0, "the Lambda is priced from usage"
     else:
@@ -56,6 +57,7 @@ def test_the_export_agrees_with_the_preview_for_a_variant_stack():
     values.pop("schedule")
     values["budget"].pop("slack_webhook_secret_name")
     values["cache"] = {"enabled": False}
+    values.pop("serving")  # prod's gateway replicas need the shared cache; serving is priced in both stacks
     plan = run_offline("prod", config=as_engine_config(values))
     expected = estimate_plan(plan).total.expected  # today, as the program's export
     assert expected is not None, "the variant is fully priced"

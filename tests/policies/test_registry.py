@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_every_rule_becomes_a_policy_of_its_kind_with_a_unique_name() -> None:
     built = policies()
-    assert len(RULES_BY_NAME) == len(RULES) == len(built) == 26, "26 uniquely named rules, one policy each"
+    assert len(RULES_BY_NAME) == len(RULES) == len(built) == 30, "30 uniquely named rules, one policy each"
     for rule, policy in zip(RULES, built, strict=True):
         kind = ResourceValidationPolicy if rule.kind == "resource" else StackValidationPolicy
         assert isinstance(policy, kind), f"{rule.name} is a {rule.kind} policy"
