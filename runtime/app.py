@@ -21,6 +21,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -32,6 +33,8 @@ from runtime.cache import admin
 from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
 from runtime.errors import FrugalError, error_body, error_for_status
+from runtime.gateway import ROUTES as GATEWAY_ROUTES
+from runtime.gateway import DrainGuard, build_gateway, install_drain
 from runtime.metrics import NO_TIER, Metrics
 from runtime.routes import ROUTES
 from runtime.routing import CircuitBreaker, Router, TierState, price_of
@@ -48,7 +51,9 @@ def _error_response(request: Request, err: FrugalError) -> Response:
     rt = getattr(request.state, "rt", None)
     if rt is not None:
         rt.metrics.requests.labels(NO_TIER, str(err.status)).inc()
-    return Response(error_body(err), status_code=err.status, media_type="application/json")
+    # Refusals that say when to come back (admission, drain) carry a Retry-After header.
+    headers: dict[str, str] | None = getattr(err, "headers", None)
+    return Response(error_body(err), status_code=err.status, media_type="application/json", headers=headers)
 
 
 async def _on_frugal_error(request: Request, exc: Exception) -> Response:
@@ -108,11 +113,13 @@ def create_app(
     log_dir: Path | None = None,
     upstream: Callable[[], Transport] = AiohttpTransport,
     clock: Clock = SYSTEM_CLOCK,
+    on_drained: Callable[[bool], None] | None = None,
 ) -> Starlette:
     """Build the router app. `cache`/`budget` can be injected (tests, benchmarks); the defaults are
     the configured cache and budget store. `upstream` is called once in the lifespan (inside the
     running event loop) for the Transport every tier is reached through. Local tiers are started
-    when the app starts."""
+    when the app starts. `on_drained(drained)` is called once a drain (SIGTERM, POST
+    /internal/drain) has finished: the server's cue to exit (runtime/serve.py)."""
     env = dict(environ if environ is not None else os.environ)
 
     @contextlib.asynccontextmanager
@@ -145,6 +152,7 @@ def create_app(
                 state.slots = t.slots or (t.local.parallel if t.local else 1)
                 servers.append(LlamaServer(state, binary, transport, metrics, log_dir or cache_dir(env) / "logs"))
         supervisor = Supervisor(servers)
+        gateway = build_gateway(settings, tiers, transport, metrics)
         store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock)
         response_cache = cache if cache is not None else await _build_cache(settings, metrics, tiers)
         rt = Runtime(
@@ -158,11 +166,15 @@ def create_app(
             cache=response_cache,
             metrics=metrics,
             supervisor=supervisor,
+            gateway=gateway,
         )
         supervisor.start()
+        await gateway.start()
+        install_drain(gateway, on_drained or (lambda drained: None))
         try:
             yield {"rt": rt}
         finally:
+            await gateway.stop()
             await supervisor.stop()
             await transport.close()
             await rt.cache.close()
@@ -170,7 +182,8 @@ def create_app(
                 await store.close()
 
     return Starlette(
-        routes=[*ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
+        routes=[*ROUTES, *GATEWAY_ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
+        middleware=[Middleware(DrainGuard)],
         lifespan=lifespan,
         exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error, Exception: _on_unexpected},
     )

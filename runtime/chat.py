@@ -121,7 +121,7 @@ async def complete(
 
     call = Call(
         tenant, CHAT_PATH, decision, bound, body, usage_tokens, nothing_fits,
-        receive=receive, stream=req.stream, include_usage=include_usage,
+        receive=receive, stream=req.stream, include_usage=include_usage, resumable=req.stream,
     )  # fmt: skip
     outcome = await dispatch(rt, call)
     if cache_mode == "default":

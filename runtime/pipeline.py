@@ -26,14 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.accounting import Bound, charge
+from runtime.admission import Rejected
 from runtime.auth import TenantInfo
 from runtime.budget import reserved
 from runtime.disconnect import ClientDisconnected, Receive, cancel_on_disconnect
 from runtime.errors import BudgetExceeded, FrugalError, UpstreamFailure, UpstreamUnavailable
 from runtime.relay import CLIENT_CLOSED, RelayStream, relay
+from runtime.resume import resumable
 from runtime.routing import Decision, TierState
 from runtime.state import Runtime
-from runtime.upstream import UpstreamStream, open_stream, post_json
+from runtime.upstream import UpstreamStream
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Call:
     receive: Receive | None = None
     stream: bool = False
     include_usage: bool = False
+    resumable: bool = False
+    """A stream cut mid-answer is continued on another replica or tier (chat; runtime/resume.py)."""
     failed: list[str] = field(default_factory=list)
     """`tier:code` of each tier that failed before the one that answered (x-frugal-fallback)."""
 
@@ -104,7 +108,7 @@ def _leave(tier: TierState) -> None:
 
 async def dispatch(rt: Runtime, call: Call) -> Outcome:
     """Answer `call` from the first tier of its chain that can (see the module docstring)."""
-    chain = rt.router.check_overload(call.decision.chain)
+    chain = rt.gateway.usable(call.decision.chain)
     if not chain:
         names = ", ".join(t.name for t in call.decision.chain)
         raise UpstreamUnavailable(f"no tier is ready ({names}); retry shortly")
@@ -118,6 +122,10 @@ async def dispatch(rt: Runtime, call: Call) -> Outcome:
         except BudgetExceeded:
             if i == 0:
                 raise
+        except Rejected as exc:  # admission: this tier's queue is full or its wait ran out
+            if i + 1 == len(chain):
+                raise
+            last = exc
         except UpstreamFailure as exc:
             if not exc.retryable:
                 record_success(rt, tier)  # the server answered; the request was at fault
@@ -132,13 +140,17 @@ class AttemptScope:
     """The resources of one attempt: its reservation, its in-flight slot, an open upstream stream.
     `aclose()` releases them all, once; a stream's relay takes the scope over."""
 
-    __slots__ = ("reservation", "tier", "upstream", "open")
+    __slots__ = ("reservation", "tier", "upstream", "open", "releases", "closers")
 
     def __init__(self, reservation: reserved, tier: TierState) -> None:
         self.reservation = reservation
         self.tier = tier
         self.upstream: UpstreamStream | None = None
         self.open = True
+        self.releases: list[Callable[[], None]] = []
+        """Admission permit, replica leases, continuation streams (runtime/gateway.py, runtime/resume.py)."""
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        """Continuation reservations, settled after the first one."""
 
     async def aclose(self) -> None:
         if not self.open:
@@ -147,16 +159,27 @@ class AttemptScope:
         if self.upstream is not None:
             self.upstream.close()
         self.tier.in_flight -= 1
+        for release in self.releases:
+            release()
         await self.reservation.__aexit__(None, None, None)
+        for close in self.closers:
+            await close()
 
 
 async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Outcome:
     now = rt.clock.monotonic
+    gate = rt.gateway.gate(tier.name)
+    permit = await gate.admit(call.receive)  # Rejected / TierAsleep (Retry-After); ClientDisconnected
     reservation = reserved(rt.budget, call.tenant, bound.worst_case(tier.price))
-    hold = await reservation.__aenter__()  # BudgetExceeded: nothing is held
+    try:
+        hold = await reservation.__aenter__()  # BudgetExceeded: nothing is held
+    except BaseException:
+        permit.release()
+        raise
     tier.breaker.on_attempt()
     tier.in_flight += 1
     scope = AttemptScope(reservation, tier)
+    scope.releases.append(permit.release)
     relayed = False
     try:
         t0 = now()
@@ -164,11 +187,10 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
         try:
             with cancel_on_disconnect(call.receive):
                 if call.stream:
-                    up = scope.upstream = await open_stream(rt.upstream, tier, call.path, body)
-                    events = up.events()
-                    first = await events.__anext__()
+                    up, events, first, lease = await gate.open(rt.upstream, call.path, body, scope.releases)
+                    scope.upstream = up
                 else:
-                    raw, parsed = await post_json(rt.upstream, tier, call.path, body)
+                    raw, parsed = await gate.post(rt.upstream, call.path, body, scope.releases)
         except ClientDisconnected:
             rt.metrics.observe(tier.name, CLIENT_CLOSED, now() - t0, 0, 0, 0)
             raise
@@ -181,9 +203,17 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
             def failed_mid_stream() -> None:
                 record_failure(rt, tier, moved_on=False)  # bytes were sent: too late for another tier
 
+            settle = None
+            if call.resumable:
+                events, settle, _ = resumable(
+                    rt, call.tenant, call.path, call.decision.chain, tier, bound, hold, body, first, events, lease, up,
+                    scope,
+                )  # fmt: skip
+                first = await events.__anext__()
             stream = relay(
-                tier, bound, hold, first, events, call.include_usage, t0, rt.metrics, now, failed_mid_stream, scope
-            )
+                tier, bound, hold, first, events, call.include_usage, t0, rt.metrics, now, failed_mid_stream, scope,
+                settle=settle,
+            )  # fmt: skip
             relayed = True
             return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name)
         c = charge(tier.price, bound, call.usage(parsed))

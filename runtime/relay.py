@@ -62,6 +62,7 @@ async def relay(
     now: Callable[[], float],
     on_failure: Callable[[], None],
     resources: Resources,
+    settle: Callable[[Charge], Charge] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     usage: tuple[int, int] | None = None
     chunks = 0
@@ -106,6 +107,9 @@ async def relay(
             if completed or usage is not None
             else cut_short_charge(tier.price, bound, chunks)
         )
-        hold.charge(c.cost)
+        if settle is not None:
+            c = settle(c)  # a continued stream charges each of its calls (runtime/resume.py)
+        else:
+            hold.charge(c.cost)
         metrics.observe(tier.name, status, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
         await resources.aclose()
