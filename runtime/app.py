@@ -146,6 +146,10 @@ def create_app(
                 state.ready = True
                 state.slots = t.slots or REMOTE_DEFAULT_SLOTS
                 metrics.ready.labels(t.name).set(1)
+            elif t.replicas is not None:
+                # Replicas on other hosts: ready and sized by their probes (runtime/gateway.py).
+                state.api_key = env.get(t.api_key_env) if t.api_key_env else None
+                state.slots = t.slots or 1
             else:
                 if binary is None:
                     binary = llama_server_binary(env)

@@ -334,6 +334,7 @@ async def internal_drain(request: Request) -> Response:
                 code="drain_not_allowed",
             )
         assert gw.trigger_drain is not None, "installed in the lifespan"
+        gw.drain.start()  # at once, so the answer (and /readyz) already says draining
         gw.trigger_drain()
     return Response(orjson.dumps(gw.drain.status()), media_type=JSON)
 
