@@ -20,7 +20,8 @@ from runtime.budget import remaining_usd
 from runtime.cache import CachedResponse, CacheRequest
 from runtime.disconnect import Receive
 from runtime.errors import InvalidRequest
-from runtime.pipeline import Call, Outcome, dispatch
+from runtime.flights import StoredWhenDone, dispatch_shared
+from runtime.pipeline import Call, Outcome
 from runtime.routing import RequestLimits, TierState
 from runtime.schema import ANSWER_FIELDS, ChatRequest
 from runtime.state import Runtime
@@ -123,7 +124,7 @@ async def complete(
         tenant, CHAT_PATH, decision, bound, body, usage_tokens, nothing_fits,
         receive=receive, stream=req.stream, include_usage=include_usage, resumable=req.stream,
     )  # fmt: skip
-    outcome = await dispatch(rt, call)
+    outcome = await dispatch_shared(rt, call, creq, cache_mode)
     if cache_mode == "default":
         outcome.headers["x-frugal-cache"] = "miss"
     parsed, tier_name = outcome.parsed, outcome.tier
@@ -133,6 +134,12 @@ async def complete(
             await rt.cache.store(creq, parsed, tier_name)
 
         outcome.after = store
+    elif outcome.stream is not None and outcome.answer is not None and tier_name is not None and not creq.no_store:
+
+        async def store_streamed(body: dict[str, Any]) -> None:
+            await rt.cache.store(creq, body, tier_name)
+
+        outcome.stream = StoredWhenDone(outcome.stream, outcome.answer, store_streamed)
     return outcome
 
 

@@ -53,6 +53,7 @@ from runtime.metrics import NO_TIER, Metrics
 from runtime.replicas import DnsDiscovery, Getter, Lease, LocalDiscovery, ReplicaSet, StaticDiscovery
 from runtime.routing import TierState
 from runtime.settings import Settings
+from runtime.singleflight import SingleFlight
 from runtime.upstream import Transport, UpstreamStream, get_json, open_stream, post_json
 
 log = logging.getLogger("frugal.gateway")
@@ -188,6 +189,8 @@ class Gateway:
     drain: Drain
     continuations: Counter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    flights: SingleFlight[str, Any] = field(default_factory=SingleFlight)
+    """Identical deterministic whole answers in flight share one call (runtime/flights.py)."""
     trigger_drain: Callable[[], asyncio.Task[None]] | None = None
 
     def gate(self, tier: str) -> Gate:

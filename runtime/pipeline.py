@@ -50,6 +50,8 @@ class Outcome:
     tier: str | None = None
     after: Callable[[], Awaitable[None]] | None = None
     """Work to run once the response is sent (cache store)."""
+    answer: Callable[[], dict[str, Any] | None] | None = None
+    """A stream's whole answer as a chat.completion once it ended normally (runtime/resume.py), else None."""
 
 
 @dataclass
@@ -203,9 +205,9 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
             def failed_mid_stream() -> None:
                 record_failure(rt, tier, moved_on=False)  # bytes were sent: too late for another tier
 
-            settle = None
+            settle = answer = None
             if call.resumable:
-                events, settle, _ = resumable(
+                events, settle, answer = resumable(
                     rt, call.tenant, call.path, call.decision.chain, tier, bound, hold, body, first, events, lease, up,
                     scope,
                 )  # fmt: skip
@@ -215,7 +217,7 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
                 settle=settle,
             )  # fmt: skip
             relayed = True
-            return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name)
+            return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name, answer=answer)
         c = charge(tier.price, bound, call.usage(parsed))
         hold.charge(c.cost)
         rt.metrics.observe(tier.name, 200, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))

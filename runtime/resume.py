@@ -87,7 +87,7 @@ def resumable(
     lease: Lease,
     upstream: UpstreamStream | None,
     scope: Scope,
-) -> tuple[AsyncIterator[bytes], Callable[[Charge], Charge], Stitcher]:
+) -> tuple[AsyncIterator[bytes], Callable[[Charge], Charge], Callable[[], dict[str, Any] | None]]:
     gw: Gateway = rt.gateway
     payload: dict[str, Any] = orjson.loads(body)
     st = Stitcher(include_usage=True)  # the relay drops the summed usage chunk if the client did not ask
@@ -173,6 +173,14 @@ def resumable(
         on_continue=on_continue,
     )
 
+    finish: list[str] = []
+
+    def finished(event: bytes) -> bytes:
+        if b'"finish_reason":"' in event and event.startswith(b"data: {"):
+            choices = orjson.loads(event[6:]).get("choices") or [{}]
+            finish.append(str(choices[0].get("finish_reason")))
+        return event
+
     async def client_events() -> AsyncIterator[bytes]:
         async for piece in stitched:
             if not st.continued:
@@ -181,14 +189,30 @@ def resumable(
                         yield event
                     yield DONE
                 else:
-                    yield raw[0]
+                    yield finished(raw[0])
                 continue
             for event in piece.split(b"\n\n"):
                 if not event:
                     continue
                 if event == DONE and st.continued:
                     yield b": x-frugal-continued=" + str(st.continued).encode()
-                yield event
+                yield finished(event)
+
+    def answer() -> dict[str, Any] | None:
+        """The whole answer as a chat.completion (for the response cache), once the stream ended normally."""
+        if not finish or not st.continuable:
+            return None
+        usage = st.usage()
+        return {
+            "id": st.ident.get("id", "stream"),
+            "object": "chat.completion",
+            "created": st.ident.get("created", 0),
+            "model": st.ident.get("model", ""),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": st.text}, "finish_reason": finish[-1]}
+            ],
+            "usage": usage,
+        }
 
     def settle(relayed: Charge) -> Charge:
         if not st.continued:
@@ -210,7 +234,7 @@ def resumable(
             completion += c.completion_tokens
         return Charge(total, prompt, completion)
 
-    return client_events(), settle, st
+    return client_events(), settle, answer
 
 
 def _free_now(g: Gate) -> bool:

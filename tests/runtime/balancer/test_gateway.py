@@ -159,3 +159,52 @@ async def test_a_drain_refuses_new_requests_with_503_and_lets_the_one_in_flight_
     assert int(refused.headers["retry-after"]) >= 1, "with a Retry-After"
     assert finished.status_code == 200, "the request in flight finished"
     assert drained == [True], "the server is told to exit once drained, with nothing dropped"
+
+
+async def test_identical_deterministic_requests_in_flight_make_one_upstream_call_and_one_cache_write(
+    tmp_path: Path,
+) -> None:
+    a = InProcessLlama("replica-a")
+    a.slots = 8
+    a.mode, a.delay = "slow", 0.2
+    body = {**CHAT, "temperature": 0}
+    async with in_process(config([replicated(a)], tmp_path), a) as router:
+        rs = await asyncio.gather(*(router.client.post("/v1/chat/completions", json=body) for _ in range(8)))
+        later = await router.client.post("/v1/chat/completions", json=body)
+        flights = router.rt.gateway.flights
+    assert all(r.status_code == 200 for r in rs), f"every caller is answered: {[r.status_code for r in rs]}"
+    assert len(a.requests) == 1, f"8 identical requests in flight made {len(a.requests)} upstream call(s), not 1"
+    assert len({r.content for r in rs}) == 1, "every caller got the same answer"
+    assert sum(r.headers.get("x-frugal-shared") == "1" for r in rs) == 7, "7 were served by the one call"
+    assert all(r.headers["x-frugal-cost-usd"] == "0" for r in rs if r.headers.get("x-frugal-shared")), (
+        "a shared answer is not charged again"
+    )
+    assert flights.calls == 1 and flights.shared == 7, f"one flight, seven riders ({flights.calls}, {flights.shared})"
+    assert later.headers["x-frugal-cache"] == "hit-exact", "the answer was stored once and is now a cache hit"
+
+
+async def test_a_sampled_request_is_never_shared(tmp_path: Path) -> None:
+    a = InProcessLlama("replica-a")
+    a.slots = 8
+    a.mode, a.delay = "slow", 0.1
+    body = {**CHAT, "temperature": 0.8}
+    async with in_process(config([replicated(a)], tmp_path), a) as router:
+        rs = await asyncio.gather(*(router.client.post("/v1/chat/completions", json=body) for _ in range(3)))
+    assert all(r.status_code == 200 for r in rs), "every caller is answered"
+    assert len(a.requests) == 3, "two sampled answers are not interchangeable: one call each"
+
+
+async def test_a_streamed_answer_is_stored_in_the_cache_and_answers_the_next_identical_request(
+    tmp_path: Path,
+) -> None:
+    a = InProcessLlama("replica-a")
+    body = {**CHAT, "temperature": 0}
+    async with in_process(config([replicated(a)], tmp_path), a) as router:
+        streamed = await router.client.post("/v1/chat/completions", json={**body, "stream": True})
+        await asyncio.sleep(0.2)  # the store runs in a task after the stream's last chunk
+        hit = await router.client.post("/v1/chat/completions", json=body)
+    assert streamed.status_code == 200 and streamed.headers["x-frugal-cache"] == "miss", "the stream went upstream"
+    assert hit.headers["x-frugal-cache"] == "hit-exact", f"the streamed answer was stored ({hit.headers})"
+    assert len(a.requests) == 1, "the second request never reached the replica"
+    message = hit.json()["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "Hello!"}, f"the whole streamed text was stored: {message}"

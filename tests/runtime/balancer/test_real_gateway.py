@@ -164,6 +164,10 @@ def test_sixteen_streams_survive_a_replica_reclaimed_halfway_each_continued_with
     assert _continuations(metrics) == on_a[0], "frugal_continuations_total counts the same streams"
 
 
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -218,7 +222,7 @@ def test_sigterm_drains_the_router_drops_no_request_in_flight_refuses_new_ones_a
         code = proc.wait(60)
         took = time.monotonic() - t0
         time.sleep(0.2)
-        alive = [c for c in children if Path(f"/proc/{c}").exists() and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]  # fmt: skip
+        alive = [c for c in children if Path(f"/proc/{c}").exists() and _state(c) != "Z"]
     finally:
         if proc.poll() is None:
             proc.kill()
