@@ -174,7 +174,7 @@ def create_app(
         )
         supervisor.start()
         await gateway.start()
-        install_drain(gateway, on_drained or (lambda drained: None))
+        install_drain(gateway, on_drained)
         try:
             yield {"rt": rt}
         finally:

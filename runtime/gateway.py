@@ -305,14 +305,19 @@ def _on_change(gate: Gate, metrics: Metrics) -> Callable[[], None]:
     return changed
 
 
-def install_drain(gateway: Gateway, on_drained: Callable[[bool], None]) -> None:
-    """SIGTERM starts the drain when this is the main thread (uvicorn in a test thread cannot take
-    signals); POST /internal/drain works either way."""
+def install_drain(gateway: Gateway, on_drained: Callable[[bool], None] | None) -> None:
+    """With `on_drained` (the server's exit), SIGTERM starts the drain when this is the main thread
+    (uvicorn in a test thread cannot take signals). Without it, SIGTERM stays the server's own
+    (plain `uvicorn app:factory` shuts down as usual). POST /internal/drain works either way."""
     loop = asyncio.get_running_loop()
-    try:
-        gateway.trigger_drain = install_signal_handlers(loop, gateway.drain, on_drained)
-    except (ValueError, RuntimeError, NotImplementedError):
-        gateway.trigger_drain = install_signal_handlers(loop, gateway.drain, on_drained, signals=())
+    done = on_drained or (lambda drained: None)
+    if on_drained is not None:
+        try:
+            gateway.trigger_drain = install_signal_handlers(loop, gateway.drain, done)
+            return
+        except (ValueError, RuntimeError, NotImplementedError):
+            pass
+    gateway.trigger_drain = install_signal_handlers(loop, gateway.drain, done, signals=())
 
 
 # -- HTTP ----------------------------------------------------------------------------------------
