@@ -81,6 +81,7 @@ class Gate:
     refresh_s: float
     attempts: int
     _refreshing: asyncio.Task[None] | None = None
+    _views: dict[str, TierState] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -104,9 +105,16 @@ class Gate:
             return await entry.wait()
 
     def view(self, lease: Lease) -> TierState:
-        """The tier as the Transport sees it for one call: the leased replica's base URL."""
-        v = copy.copy(self.tier)
-        v.base_url = lease.replica.url
+        """The tier as the Transport sees it for one call: the leased replica's base URL (one copy per
+        replica, kept while the tier's key is unchanged: a copy per call measured in the overhead)."""
+        url = lease.replica.url
+        v = self._views.get(url)
+        if v is None or v.api_key != self.tier.api_key:
+            v = copy.copy(self.tier)
+            v.base_url = url
+            if len(self._views) > 4 * max(1, len(self.replicas.replicas)):
+                self._views.clear()  # replicas come and go (DNS): do not keep the departed ones
+            self._views[url] = v
         return v
 
     def report(self, lease: Lease, exc: UpstreamFailure) -> None:

@@ -108,7 +108,9 @@ def test_sixteen_streams_survive_a_replica_reclaimed_halfway_each_continued_with
         "name": "small",
         "replicas": {"urls": [pair.a.url, pair.b.url], "refresh_s": 0.5},
         "price": {"prompt_per_1k": "0.0001", "completion_per_1k": "0.0002"},
-        "stream_idle_timeout_s": 60,
+        # A continuation may wait in the surviving replica's own queue (its slots are full) for as long
+        # as the streams there take; on 2 shared cores that is well over the default 30 s.
+        "stream_idle_timeout_s": 300,
     }
     with run_router(config([tier], tmp_path)) as router:
         gate = router.rt.gateway.gate("small")
@@ -147,7 +149,8 @@ def test_sixteen_streams_survive_a_replica_reclaimed_halfway_each_continued_with
         metrics = httpx.get(router.url + "/metrics").text
     pair.a.stop()
     done = [e[-1] == b"data: [DONE]" and not any(x.startswith(b'data: {"error"') for x in e) for e in events]
-    assert all(done), f"{done.count(True)}/16 streams ended normally with [DONE] and no error"
+    failed = {i: e[-3:] for i, e in enumerate(events) if not done[i]}
+    assert all(done), f"{done.count(True)}/16 streams ended normally with [DONE] and no error: {failed}"
     for i, text in enumerate(texts):
         assert text.startswith(before[i]), f"stream {i} starts with what it had before the kill"
         assert CANONICAL.startswith(text) and len(text) > len(before[i]), f"stream {i} counts on, no repeats: {text!r}"
@@ -187,7 +190,7 @@ def test_sigterm_drains_the_router_drops_no_request_in_flight_refuses_new_ones_a
         f"tiers:\n  - name: small\n    local: {{model_path: {small_model()}, parallel: 2, ctx_size: 2048}}\n"
         "    price: {prompt_per_1k: '0.0001', completion_per_1k: '0.0002'}\n"
         f"budget: {{sqlite_path: {tmp_path / 'spend.sqlite3'}}}\n"
-        "drain: {grace_s: 60}\n"
+        "drain: {grace_s: 90}\n"
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -198,15 +201,18 @@ def test_sigterm_drains_the_router_drops_no_request_in_flight_refuses_new_ones_a
     try:
         _wait_ready(port, proc, 120)
         children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-        body = {**COUNT, "max_tokens": 80}
+        body = {**COUNT, "max_tokens": 32}
         results: list[bytes] = [b"", b""]
         started = [threading.Event(), threading.Event()]
 
         def stream(i: int) -> None:
-            with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=120) as r:
-                for data in r.iter_bytes():
-                    results[i] += data
-                    started[i].set()
+            try:
+                with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=120) as r:
+                    for data in r.iter_bytes():
+                        results[i] += data
+                        started[i].set()
+            except httpx.HTTPError as exc:  # reported by the assertion on results below
+                results[i] += f"\n[client: {exc!r}]".encode()
 
         threads = [threading.Thread(target=stream, args=(i,), daemon=True) for i in range(2)]
         for t in threads:
@@ -219,7 +225,7 @@ def test_sigterm_drains_the_router_drops_no_request_in_flight_refuses_new_ones_a
         ready = httpx.get(url + "/readyz", timeout=10)
         for t in threads:
             t.join(90)
-        code = proc.wait(60)
+        code = proc.wait(100)
         took = time.monotonic() - t0
         time.sleep(0.2)
         alive = [c for c in children if Path(f"/proc/{c}").exists() and _state(c) != "Z"]
@@ -235,5 +241,5 @@ def test_sigterm_drains_the_router_drops_no_request_in_flight_refuses_new_ones_a
     for i, raw in enumerate(results):
         assert raw.endswith(b"data: [DONE]\n\n") and b'"error"' not in raw, f"stream {i} finished: {raw[-200:]!r}"
     assert code == 0, f"the router exits 0 after the drain ({code})"
-    assert took < 60, f"within the grace ({took:.1f} s)"
+    assert took < 90 + 15, f"within the grace and uvicorn's shutdown ({took:.1f} s)"
     assert alive == [], f"the supervisor stopped its llama-server: {alive}"
