@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from bench.machine import machine  # noqa: E402
 from bench.router_overhead import free_port, wait_http  # noqa: E402
 
-FACTORY = '''
+FACTORY = """
 import os
 from runtime.app import create_app
 from runtime.settings import settings_from_dict
@@ -46,7 +46,7 @@ def app():
         tier["admission"] = {{"max_queue": {queue}, "max_wait_s": 60}}
     data = {{"tiers": [tier], "budget": {{"sqlite_path": os.environ["BENCH_DB"]}}, "cache": {{"enabled": False}}}}
     return create_app(settings_from_dict(data, {{}}), environ={{}})
-'''
+"""
 BODY = {"model": "small", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
 
 
@@ -121,7 +121,7 @@ async def run(urls: dict[str, tuple[str, int]], waves: int, n: int, delay: float
     rss0 = {k: rss_kib(pid) for k, (_, pid) in urls.items()}
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        for k, (url, _) in urls.items():
+        for url, _ in urls.values():
             await wave(session, url, 4)  # warm-up
         for i in range(waves):
             order = list(urls) if i % 2 == 0 else list(reversed(urls))

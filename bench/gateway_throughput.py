@@ -34,7 +34,7 @@ from bench.machine import machine  # noqa: E402
 from bench.router_overhead import free_port, wait_http  # noqa: E402
 from runtime.assets import llama_server_binary, small_model  # noqa: E402
 
-FACTORY = '''
+FACTORY = """
 import os
 from runtime.app import create_app
 from runtime.settings import settings_from_dict
@@ -44,7 +44,7 @@ def app():
             "price": {"prompt_per_1k": "0.0001", "completion_per_1k": "0.0002"}}
     data = {"tiers": [tier], "budget": {"sqlite_path": os.environ["BENCH_DB"]}}
     return create_app(settings_from_dict(data, {}), environ={})
-'''
+"""
 
 
 def body(tokens: int, i: int) -> dict[str, object]:
