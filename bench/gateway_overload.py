@@ -104,9 +104,12 @@ def router(root: Path, factory_dir: Path, admission: bool, tmp: Path) -> Iterato
 async def wave(session: aiohttp.ClientSession, url: str, n: int) -> list[tuple[int, float, bool]]:
     async def one() -> tuple[int, float, bool]:
         t0 = time.perf_counter()
-        async with session.post(url + "/v1/chat/completions", json=BODY) as r:
-            await r.read()
-            return r.status, time.perf_counter() - t0, "Retry-After" in r.headers
+        try:
+            async with session.post(url + "/v1/chat/completions", json=BODY) as r:
+                await r.read()
+                return r.status, time.perf_counter() - t0, "Retry-After" in r.headers
+        except aiohttp.ClientError:
+            return 0, time.perf_counter() - t0, False  # counted as neither refused nor answered
 
     return await asyncio.gather(*(one() for _ in range(n)))
 
@@ -119,7 +122,7 @@ def pct(xs: list[float], q: float) -> float:
 async def run(urls: dict[str, tuple[str, int]], waves: int, n: int, delay: float) -> dict[str, dict[str, float]]:
     res: dict[str, list[tuple[int, float, bool]]] = {k: [] for k in urls}
     rss0 = {k: rss_kib(pid) for k, (_, pid) in urls.items()}
-    conn = aiohttp.TCPConnector(limit=0)
+    conn = aiohttp.TCPConnector(limit=0, force_close=True)  # a fresh connection per request, for both
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as session:
         for url, _ in urls.values():
             await wave(session, url, 4)  # warm-up
@@ -138,6 +141,7 @@ async def run(urls: dict[str, tuple[str, int]], waves: int, n: int, delay: float
             "rejected_with_retry_after": sum(1 for s, _, ra in rows if s == 429 and ra),
             "admitted": len(admitted),
             "admitted_ok": sum(1 for s in admitted if s == 200),
+            "transport_errors": sum(1 for s in admitted if s == 0),
             "reject_p50_ms": round(pct(rejected, 0.5) * 1000, 2),
             "reject_p99_ms": round(pct(rejected, 0.99) * 1000, 2),
             "rss_before_kib": rss0[k],
