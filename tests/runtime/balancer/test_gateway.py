@@ -4,6 +4,7 @@ scriptable fakes (tests/runtime/inprocess.py), admission, scale from zero, conti
 from __future__ import annotations
 
 import asyncio
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,56 @@ async def test_a_streamed_answer_is_stored_in_the_cache_and_answers_the_next_ide
     assert len(a.requests) == 1, "the second request never reached the replica"
     message = hit.json()["choices"][0]["message"]
     assert message == {"role": "assistant", "content": "Hello!"}, f"the whole streamed text was stored: {message}"
+
+
+class AtAddress(InProcessLlama):
+    """A fake replica at a real address, so that a DNS name can resolve to it."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__("dns")
+        self.address = address
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+async def test_a_tier_found_by_dns_resolves_the_name_and_serves_from_the_address_it_answers(tmp_path: Path) -> None:
+    a = AtAddress("127.0.0.1:18080")
+    tier = {
+        "name": "small",
+        "replicas": {"dns": "localhost:18080", "refresh_s": 60},
+        "price": {"prompt_per_1k": "0.01", "completion_per_1k": "0.02"},
+    }
+    async with in_process(config([tier], tmp_path), a) as router:
+        r = await router.client.post("/v1/chat/completions", json=CHAT)
+        found = sorted(router.rt.gateway.gate("small").replicas.replicas)
+    assert "http://127.0.0.1:18080" in found, f"localhost resolved to the loopback address: {found}"
+    assert r.status_code == 200 and len(a.requests) == 1, f"the replica found by DNS answered ({r.status_code})"
+
+
+@pytest.mark.parametrize(
+    ("tier", "message"),
+    [
+        ({"url": "http://x:8080", "replicas": {"urls": ["http://y:8080"]}}, "exactly one of `local`"),
+        ({"replicas": {"urls": ["http://y:8080"], "dns": "y:8080"}}, "exactly one of `urls`"),
+        ({"replicas": {"dns": "no-port"}}, "replicas.dns"),
+        ({"replicas": {"urls": ["http://y:8080"]}, "admission": {"max_wait_s": 0}}, "admission.max_wait_s"),
+    ],
+)
+def test_bad_replica_and_admission_settings_are_refused_with_the_key_and_the_fix(
+    tier: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    from runtime.settings import SettingsError
+
+    data = {"name": "small", "price": {"prompt_per_1k": "0", "completion_per_1k": "0"}, **tier}
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        config([data], tmp_path)
+
+
+def test_a_drain_grace_at_or_over_the_spot_notice_is_refused(tmp_path: Path) -> None:
+    from runtime.settings import SettingsError
+
+    tier = {"name": "small", "url": "http://x:1", "price": {"prompt_per_1k": "0", "completion_per_1k": "0"}}
+    with pytest.raises(SettingsError, match="drain.grace_s"):
+        config([tier], tmp_path, drain={"grace_s": 120})
