@@ -71,7 +71,9 @@ async def one_stream(session: aiohttp.ClientSession, url: str, payload: dict[str
 
 
 async def throughput(url: str, clients: int, per_client: int, tokens: int) -> float:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+    # A fresh connection per answer for both targets: llama-server may close a kept-alive stream's connection.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
 
         async def client(c: int) -> int:
             return sum([await one_stream(session, url, body(tokens, c * 100 + k)) for k in range(per_client)])

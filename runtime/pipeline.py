@@ -2,9 +2,12 @@
 
     dispatch(rt, call) -> Outcome
 
-For the tiers of `call.decision.chain`, in order: drop the tiers that are down or whose queue is
-full (429 Overloaded if none is left but some is up, 503 if none is up), then per tier:
+For the tiers of `call.decision.chain`, in order: drop the tiers whose circuit is open (503 if
+none is left; tiers at zero replicas go last, runtime/gateway.py), then per tier:
 
+0. an admission permit (runtime/gateway.py Gate.admit: 429/503 with Retry-After moves on to the
+   next tier, or is the answer on the last); the call goes to the tier's replica with the most
+   free slots and, after a 503 or a connection failure, to another replica before the next tier;
 1. the call's bound for this tier (None skips the tier, e.g. over its max_tokens limit);
 2. a reservation of the bound's worst-case cost (runtime/budget/ledger.py `reserved`); a refusal
    on the first tier is the answer, on a later one skips it;
@@ -13,7 +16,8 @@ full (429 Overloaded if none is left but some is up, 503 if none is up), then pe
 5. on a retryable failure: the breaker counts it, the fallback metric too, and the next tier is
    tried; on the upstream's own 4xx: no fallback, the client gets it.
 
-The reservation, the in-flight count and an open upstream stream are one resource scope
+The permit, the replica lease, the reservation, the in-flight count and an open upstream stream
+are one resource scope
 (AttemptScope). A whole answer is charged and settled before dispatch returns; a stream hands the
 scope to its relay (runtime/relay.py), which settles when the stream ends, however it ends.
 Costs and bounds come from runtime/accounting.py only.
