@@ -21,6 +21,7 @@ from typing import Any
 
 from runtime.cache import CacheRequest
 from runtime.cache.keys import exact_key, is_deterministic
+from runtime.disconnect import ClientDisconnected
 from runtime.pipeline import Call, Outcome, dispatch
 from runtime.state import Runtime
 
@@ -29,13 +30,21 @@ async def dispatch_shared(rt: Runtime, call: Call, creq: CacheRequest, cache_mod
     if call.stream or cache_mode != "default" or not is_deterministic(creq.params):
         return await dispatch(rt, call)
     ran: list[Outcome] = []
+    led: list[bool] = []
 
     async def run() -> Outcome:
+        led.append(True)
         outcome = await dispatch(rt, call)
         ran.append(outcome)
         return outcome
 
-    outcome = await rt.gateway.flights.do(exact_key(creq), run)
+    try:
+        outcome = await rt.gateway.flights.do(exact_key(creq), run)
+    except ClientDisconnected:
+        if led:
+            raise
+        # The caller whose call it was went away (its disconnect ends its call): ask for ourselves.
+        return await dispatch(rt, call)
     if ran and ran[0] is outcome:
         return outcome
     headers = {**outcome.headers, "x-frugal-shared": "1", "x-frugal-cost-usd": "0"}
