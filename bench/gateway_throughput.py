@@ -8,7 +8,8 @@ replica lease and the continuation relay). Each round runs P concurrent streamin
 asking `--per-client` answers of `--tokens` tokens (temperature 0.7, so the response cache and
 single-flight stay out of it), directly and through the gateway, in alternating order; tokens/s
 is the sum of the upstream-reported completion tokens over the wall time. Prints the machine, the
-medians per P and the ratio gateway / direct.
+medians per P and the ratio gateway / direct, and the gateway process's own CPU time per completion
+token relayed (a figure the neighbours' load does not inflate the way it does wall time).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ async def one_stream(session: aiohttp.ClientSession, url: str, payload: dict[str
     return tokens
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (what the gateway costs, whatever the load)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def throughput(url: str, clients: int, per_client: int, tokens: int) -> float:
     # A fresh connection per answer for both targets: llama-server may close a kept-alive stream's connection.
     connector = aiohttp.TCPConnector(force_close=True)
@@ -113,11 +120,16 @@ def main() -> None:
             wait_http(through + "/readyz", 60)
             asyncio.run(throughput(through, p, 1, 8))  # warm-up (and the gateway's first probe)
             runs: dict[str, list[float]] = {"direct": [], "gateway": []}
+            gateway_cpu, gateway_tokens = 0.0, 0
             for i in range(args.rounds):
                 order = ["direct", "gateway"] if i % 2 == 0 else ["gateway", "direct"]
                 for name in order:
                     url = direct if name == "direct" else through
+                    c0, t0 = cpu_s(gateway.pid), time.perf_counter()
                     runs[name].append(asyncio.run(throughput(url, p, args.per_client, args.tokens)))
+                    if name == "gateway":
+                        gateway_cpu += cpu_s(gateway.pid) - c0
+                        gateway_tokens += round(runs[name][-1] * (time.perf_counter() - t0))
                 print(f"parallel {p} round {i + 1}: direct {runs['direct'][-1]:.1f} tok/s, "
                       f"gateway {runs['gateway'][-1]:.1f} tok/s", file=sys.stderr, flush=True)  # fmt: skip
             d, g = statistics.median(runs["direct"]), statistics.median(runs["gateway"])
@@ -125,6 +137,7 @@ def main() -> None:
                 "direct_tok_s": round(d, 1),
                 "gateway_tok_s": round(g, 1),
                 "ratio": round(g / d, 3),
+                "gateway_cpu_ms_per_token": round(1000 * gateway_cpu / max(1, gateway_tokens), 3),
                 "rounds": runs,
             }
         finally:
