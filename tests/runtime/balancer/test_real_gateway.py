@@ -139,7 +139,8 @@ def test_sixteen_streams_survive_a_replica_reclaimed_halfway_each_continued_with
             pair.a.kill(signal.SIGTERM if how == "SIGTERM" else signal.SIGKILL, wait=False)
 
         async def run() -> None:
-            async with httpx.AsyncClient(base_url=router.url, timeout=120) as client:
+            # As patient as the router's idle timeout: a continuation may queue on the survivor.
+            async with httpx.AsyncClient(base_url=router.url, timeout=330) as client:
                 await asyncio.gather(*(_stream(client, texts, i, events) for i in range(STREAMS)))
 
         killer = threading.Thread(target=reclaim, daemon=True)
