@@ -502,7 +502,7 @@ def tenant_keys_secret(namespace: str, keys_json: str) -> dict[str, Any]:
 
 def gateway_command(has_tenant_keys: bool) -> list[str]:
     keys = ["--keys-file", f"{KEYS_DIR}/{KEYS_FILE}"] if has_tenant_keys else []
-    return [IMAGE_PYTHON, "-m", "runtime.gateway", "--config", CONFIG_PATH, *keys]
+    return [IMAGE_PYTHON, "-m", "runtime.gateway_role", "--config", CONFIG_PATH, *keys]
 
 
 def gateway_deployment(inputs: ServingInputs, config_hash: str) -> dict[str, Any]:

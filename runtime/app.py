@@ -39,6 +39,8 @@ from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
 from runtime.disconnect import ClientDisconnected
 from runtime.errors import RETRY_STATUSES, BudgetExceeded, FrugalError, error_body, error_for_status
+from runtime.gateway import ROUTES as GATEWAY_ROUTES
+from runtime.gateway import DrainGuard, build_gateway, install_drain
 from runtime.metrics import NO_TIER, Metrics
 from runtime.relay import CLIENT_CLOSED
 from runtime.routes import ROUTES
@@ -70,8 +72,12 @@ def _error_response(request: Request, err: FrugalError) -> Response:
     rt = getattr(request.state, "rt", None)
     if rt is not None:
         rt.metrics.requests.labels(NO_TIER, str(err.status)).inc()
-    headers = {"retry-after": str(retry_after(err, rt))} if err.status in RETRY_STATUSES else None
-    return Response(error_body(err), status_code=err.status, headers=headers, media_type="application/json")
+    # The error's own headers first (admission and drain refusals carry their Retry-After); every
+    # other 429/503 says when to come back too.
+    headers: dict[str, str] = dict(getattr(err, "headers", None) or {})
+    if err.status in RETRY_STATUSES and not any(k.lower() == "retry-after" for k in headers):
+        headers["retry-after"] = str(retry_after(err, rt))
+    return Response(error_body(err), status_code=err.status, headers=headers or None, media_type="application/json")
 
 
 async def _on_frugal_error(request: Request, exc: Exception) -> Response:
@@ -205,11 +211,13 @@ def create_app(
     log_dir: Path | None = None,
     upstream: Callable[[], Transport] = AiohttpTransport,
     clock: Clock = SYSTEM_CLOCK,
+    on_drained: Callable[[bool], None] | None = None,
 ) -> Starlette:
     """Build the router app. `cache`/`budget` can be injected (tests, benchmarks); the defaults are
     the configured cache and budget store. `upstream` is called once in the lifespan (inside the
     running event loop) for the Transport every tier is reached through. Local tiers are started
-    when the app starts."""
+    when the app starts. `on_drained(drained)` is called once a drain (SIGTERM, POST
+    /internal/drain) has finished: the server's cue to exit (runtime/serve.py)."""
     env = dict(environ if environ is not None else os.environ)
 
     @contextlib.asynccontextmanager
@@ -237,12 +245,17 @@ def create_app(
                 state.ready = True
                 state.slots = t.slots or REMOTE_DEFAULT_SLOTS
                 metrics.ready.labels(t.name).set(1)
+            elif t.replicas is not None:
+                # Replicas on other hosts: ready and sized by their probes (runtime/gateway.py).
+                state.api_key = env.get(t.api_key_env) if t.api_key_env else None
+                state.slots = t.slots or 1
             else:
                 if binary is None:
                     binary = llama_server_binary(env)
                 state.slots = t.slots or (t.local.parallel if t.local else 1)
                 servers.append(LlamaServer(state, binary, transport, metrics, log_dir or cache_dir(env) / "logs"))
         supervisor = Supervisor(servers)
+        gateway = build_gateway(settings, tiers, transport, metrics)
         store = budget if budget is not None else await asyncio.to_thread(_budget_store, settings, clock, metrics)
         if isinstance(store, GuardedLedger):
             await store.start()
@@ -258,11 +271,15 @@ def create_app(
             cache=response_cache,
             metrics=metrics,
             supervisor=supervisor,
+            gateway=gateway,
         )
         supervisor.start()
+        await gateway.start()
+        install_drain(gateway, on_drained)
         try:
             yield {"rt": rt}
         finally:
+            await gateway.stop()
             await supervisor.stop()
             await transport.close()
             await rt.cache.close()
@@ -270,8 +287,8 @@ def create_app(
                 await store.close()
 
     return Starlette(
-        routes=[*ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
+        routes=[*ROUTES, *GATEWAY_ROUTES, Mount("/admin/cache", routes=admin.ROUTES)],
         lifespan=lifespan,
-        middleware=[Middleware(ErrorBoundary)],
+        middleware=[Middleware(ErrorBoundary), Middleware(DrainGuard)],
         exception_handlers={FrugalError: _on_frugal_error, HTTPException: _on_http_error},
     )

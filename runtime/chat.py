@@ -22,8 +22,9 @@ from runtime.cache import CachedResponse, CacheRequest
 from runtime.chat_schema import input_media
 from runtime.disconnect import Receive
 from runtime.errors import InvalidRequest
+from runtime.flights import StoredWhenDone, dispatch_shared
 from runtime.openai_shape import ChatShape, answered_model
-from runtime.pipeline import Call, Outcome, dispatch
+from runtime.pipeline import Call, Outcome
 from runtime.routing import RequestLimits, TierState
 from runtime.schema import ANSWER_FIELDS, ChatRequest
 from runtime.state import Runtime
@@ -140,10 +141,10 @@ async def complete(
     asked = req.model or rt.settings.routing.default_model
     call = Call(
         tenant, CHAT_PATH, decision, bound, body, usage_tokens, nothing_fits,
-        receive=receive, stream=req.stream, include_usage=include_usage,
+        receive=receive, stream=req.stream, include_usage=include_usage, resumable=req.stream,
         shape=lambda tier: ChatShape(answered_model(asked, tier.name)),
     )  # fmt: skip
-    outcome = await dispatch(rt, call)
+    outcome = await dispatch_shared(rt, call, creq, cache_mode)
     ignored = forwarding.ignored_header(payload, forwarding.CHAT_FIELDS)
     if ignored is not None:
         outcome.headers["x-frugal-ignored-fields"] = ignored
@@ -156,6 +157,12 @@ async def complete(
             await rt.cache.store(creq, parsed, tier_name)
 
         outcome.after = store
+    elif outcome.stream is not None and outcome.answer is not None and tier_name is not None and not creq.no_store:
+
+        async def store_streamed(body: dict[str, Any]) -> None:
+            await rt.cache.store(creq, body, tier_name)
+
+        outcome.stream = StoredWhenDone(outcome.stream, outcome.answer, store_streamed)
     return outcome
 
 

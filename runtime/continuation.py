@@ -112,6 +112,11 @@ class Stitcher:
     _role_sent: bool = False
 
     @property
+    def ident(self) -> dict[str, Any]:
+        """The first attempt's id, created and model (what every chunk the client gets carries)."""
+        return dict(self._ident or {})
+
+    @property
     def continued(self) -> int:
         return len(self.attempts) - 1
 

@@ -2,9 +2,12 @@
 
     dispatch(rt, call) -> Outcome
 
-For the tiers of `call.decision.chain`, in order: drop the tiers that are down or whose queue is
-full (429 Overloaded if none is left but some is up, 503 if none is up), then per tier:
+For the tiers of `call.decision.chain`, in order: drop the tiers whose circuit is open (503 if
+none is left; tiers at zero replicas go last, runtime/gateway.py), then per tier:
 
+0. an admission permit (runtime/gateway.py Gate.admit: 429/503 with Retry-After moves on to the
+   next tier, or is the answer on the last); the call goes to the tier's replica with the most
+   free slots and, after a 503 or a connection failure, to another replica before the next tier;
 1. the call's bound for this tier (None skips the tier, e.g. over its max_tokens limit);
 2. a reservation of the bound's worst-case cost (runtime/budget/ledger.py `reserved`); a refusal
    on the first tier is the answer, on a later one skips it;
@@ -14,7 +17,8 @@ full (429 Overloaded if none is left but some is up, 503 if none is up), then pe
 5. on a retryable failure: the breaker counts it, the fallback metric too, and the next tier is
    tried; on the upstream's own 4xx: no fallback, the client gets it.
 
-The reservation, the in-flight count and an open upstream stream are one resource scope
+The permit, the replica lease, the reservation, the in-flight count and an open upstream stream
+are one resource scope
 (AttemptScope). A whole answer is charged and settled before dispatch returns; a stream hands the
 scope to its relay (runtime/relay.py), which settles when the stream ends, however it ends.
 Costs and bounds come from runtime/accounting.py only.
@@ -29,15 +33,17 @@ from typing import Any
 import orjson
 
 from runtime.accounting import Bound, charge
+from runtime.admission import Rejected
 from runtime.auth import TenantInfo
 from runtime.budget import reserved
 from runtime.disconnect import ClientDisconnected, Receive, cancel_on_disconnect
 from runtime.errors import BudgetExceeded, FrugalError, UpstreamFailure, UpstreamUnavailable
 from runtime.openai_shape import ChatShape, EmbeddingsShape, ShapedEvents
 from runtime.relay import CLIENT_CLOSED, RelayStream, relay, report_overrun
+from runtime.resume import resumable
 from runtime.routing import Decision, TierState
 from runtime.state import Runtime
-from runtime.upstream import UpstreamStream, open_stream, post_json
+from runtime.upstream import UpstreamStream
 
 
 @dataclass
@@ -52,6 +58,8 @@ class Outcome:
     tier: str | None = None
     after: Callable[[], Awaitable[None]] | None = None
     """Work to run once the response is sent (cache store)."""
+    answer: Callable[[], dict[str, Any] | None] | None = None
+    """A stream's whole answer as a chat.completion once it ended normally (runtime/resume.py), else None."""
 
 
 @dataclass
@@ -70,6 +78,8 @@ class Call:
     receive: Receive | None = None
     stream: bool = False
     include_usage: bool = False
+    resumable: bool = False
+    """A stream cut mid-answer is continued on another replica or tier (chat; runtime/resume.py)."""
     failed: list[str] = field(default_factory=list)
     """`tier:code` of each tier that failed before the one that answered (x-frugal-fallback)."""
     shape: Callable[[TierState], ChatShape | EmbeddingsShape] | None = None
@@ -110,7 +120,7 @@ def _leave(tier: TierState) -> None:
 
 async def dispatch(rt: Runtime, call: Call) -> Outcome:
     """Answer `call` from the first tier of its chain that can (see the module docstring)."""
-    chain = rt.router.check_overload(call.decision.chain)
+    chain = rt.gateway.usable(call.decision.chain)
     if not chain:
         names = ", ".join(t.name for t in call.decision.chain)
         raise UpstreamUnavailable(f"no tier is ready ({names}); retry shortly")
@@ -124,6 +134,10 @@ async def dispatch(rt: Runtime, call: Call) -> Outcome:
         except BudgetExceeded:
             if i == 0:
                 raise
+        except Rejected as exc:  # admission: this tier's queue is full or its wait ran out
+            if i + 1 == len(chain):
+                raise
+            last = exc
         except UpstreamFailure as exc:
             if not exc.retryable:
                 record_success(rt, tier)  # the server answered; the request was at fault
@@ -138,13 +152,17 @@ class AttemptScope:
     """The resources of one attempt: its reservation, its in-flight slot, an open upstream stream.
     `aclose()` releases them all, once; a stream's relay takes the scope over."""
 
-    __slots__ = ("reservation", "tier", "upstream", "open")
+    __slots__ = ("reservation", "tier", "upstream", "open", "releases", "closers")
 
     def __init__(self, reservation: reserved, tier: TierState) -> None:
         self.reservation = reservation
         self.tier = tier
         self.upstream: UpstreamStream | None = None
         self.open = True
+        self.releases: list[Callable[[], None]] = []
+        """Admission permit, replica leases, continuation streams (runtime/gateway.py, runtime/resume.py)."""
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        """Continuation reservations, settled after the first one."""
 
     async def aclose(self) -> None:
         if not self.open:
@@ -153,22 +171,30 @@ class AttemptScope:
         if self.upstream is not None:
             self.upstream.close()
         self.tier.in_flight -= 1
+        for release in self.releases:
+            release()
         await self.reservation.__aexit__(None, None, None)
+        for close in self.closers:
+            await close()
 
 
 async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Outcome:
     now = rt.clock.monotonic
+    gate = rt.gateway.gate(tier.name)
+    permit = await gate.admit(call.receive)  # Rejected / TierAsleep (Retry-After); ClientDisconnected
     reservation = reserved(rt.budget, call.tenant, bound.worst_case(tier.price))
-    # Admission is counted before the first await: dispatch's overload check and this count must
-    # see the same state, or a burst passes the check while its reservations are awaited.
+    # The permit and the in-flight count are taken before the reservation is awaited, so a burst
+    # cannot pass admission while its reservations are pending.
     tier.in_flight += 1
     try:
         hold = await reservation.__aenter__()  # BudgetExceeded, LedgerUnavailable: nothing is held
     except BaseException:
         tier.in_flight -= 1
+        permit.release()
         raise
     tier.breaker.on_attempt()
     scope = AttemptScope(reservation, tier)
+    scope.releases.append(permit.release)
     relayed = False
     try:
         t0 = now()
@@ -177,13 +203,13 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
         try:
             with cancel_on_disconnect(call.receive):
                 if call.stream:
-                    up = scope.upstream = await open_stream(rt.upstream, tier, call.path, body)
-                    events: AsyncIterator[bytes] = up.events()
+                    up, events, first, lease = await gate.open(rt.upstream, call.path, body, scope.releases)
+                    scope.upstream = up
                     if isinstance(shape, ChatShape):
                         events = ShapedEvents(events, shape)
-                    first = await events.__anext__()
+                        first = shape.event(first)
                 else:
-                    raw, parsed = await post_json(rt.upstream, tier, call.path, body)
+                    raw, parsed = await gate.post(rt.upstream, call.path, body, scope.releases)
                     if shape is not None:
                         parsed = shape.body(parsed)
                         raw = orjson.dumps(parsed)
@@ -199,11 +225,19 @@ async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Ou
             def failed_mid_stream() -> None:
                 record_failure(rt, tier, moved_on=False)  # bytes were sent: too late for another tier
 
+            settle = answer = None
+            if call.resumable:
+                events, settle, answer = resumable(
+                    rt, call.tenant, call.path, call.decision.chain, tier, bound, hold, body, first, events, lease, up,
+                    scope,
+                )  # fmt: skip
+                first = await events.__anext__()
             stream = relay(
-                tier, bound, hold, first, events, call.include_usage, t0, rt.metrics, now, failed_mid_stream, scope
-            )
+                tier, bound, hold, first, events, call.include_usage, t0, rt.metrics, now, failed_mid_stream, scope,
+                charge_calls=settle,
+            )  # fmt: skip
             relayed = True
-            return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name)
+            return Outcome(headers, stream=RelayStream(stream, scope), tier=tier.name, answer=answer)
         c = charge(tier.price, bound, call.usage(parsed))
         if c.overrun:
             report_overrun(rt.metrics, tier.name, bound, c, "usage")

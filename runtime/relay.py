@@ -98,6 +98,7 @@ async def relay(
     now: Callable[[], float],
     on_failure: Callable[[], None],
     resources: Resources,
+    charge_calls: Callable[[Charge], Charge] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     usage: tuple[int, int] | None = None
     chunks = 0
@@ -123,7 +124,10 @@ async def relay(
         settled = c
         if c.overrun:
             report_overrun(metrics, tier.name, bound, c, "stream cut at max_tokens" if cut_at_bound else "usage")
-        hold.charge(c.cost)
+        if charge_calls is not None:
+            c = charge_calls(c)  # a continued stream charges each of its calls (runtime/resume.py)
+        else:
+            hold.charge(c.cost)
         metrics.observe(tier.name, status, now() - t0, c.prompt_tokens, c.completion_tokens, float(c.cost))
         await resources.aclose()
         return c

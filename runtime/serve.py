@@ -64,7 +64,8 @@ def _stopped(signum: int, frame: object) -> None:
 
 
 def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn's shutdown runs the lifespan exit, which stops llama-servers.
+    """Serve until SIGINT, or until a drain (SIGTERM, POST /internal/drain) finishes; uvicorn's
+    shutdown then runs the lifespan exit, which stops llama-servers.
 
     uvicorn re-raises the signal that stopped it once it has shut down, to the handler that was
     installed before it started. A SIGTERM is how orchestrators ask for a stop, so that handler
@@ -79,7 +80,17 @@ def run(settings: Settings) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stopped)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), **uvicorn_options(settings))
+    server: uvicorn.Server | None = None
+
+    def drained(done: bool) -> None:
+        # SIGTERM started a drain (runtime/drain.py); once it is over, uvicorn shuts down as usual.
+        logging.getLogger("frugal.serve").info("drain %s; shutting down", "complete" if done else "grace ran out")
+        assert server is not None, "set before serving"
+        server.should_exit = True
+
+    config = uvicorn.Config(create_app(settings, on_drained=drained), **uvicorn_options(settings))
+    server = uvicorn.Server(config)
+    server.run()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -83,12 +83,48 @@ class LocalServer(_Model):
     startup_timeout_s: float = Field(default=120, gt=0)
 
 
+class ReplicaSource(_Model):
+    """`replicas:` a tier served by several llama-servers: a static list of base URLs, or a DNS name
+    (a headless Service, `host:port`) whose A records are re-resolved every `refresh_s`."""
+
+    urls: list[str] | None = Field(default=None, min_length=1, description="base URLs, e.g. http://10.0.0.5:8080")
+    dns: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", description="host:port")
+    scheme: Literal["http", "https"] = "http"
+    refresh_s: float = Field(default=3, gt=0, le=300, description="discovery and health probes every this often")
+    attempts: int = Field(default=3, ge=1, le=10, description="replicas tried for one call before the fallback tier")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReplicaSource:
+        if (self.urls is None) == (self.dns is None):
+            raise ValueError("replicas: set exactly one of `urls` (a list of base URLs) or `dns` (host:port)")
+        return self
+
+
+class AdmissionSettings(_Model):
+    """`admission:` per tier: in flight at most the ready replicas' slots, then a bounded queue."""
+
+    max_queue: int = Field(default=64, ge=0, description="requests waiting for a slot; more is a 429")
+    max_wait_s: float = Field(default=30, gt=0, description="longest wait for a slot; then 429 + Retry-After")
+    wake_s: float = Field(
+        default=300, gt=0, description="with no ready replica (scale from zero): wait this long, then 503"
+    )
+
+
+class DrainSettings(_Model):
+    """`drain:` what SIGTERM (or POST /internal/drain) does: refuse new requests, finish the rest."""
+
+    grace_s: float = Field(default=90, ge=0, lt=120, description="in-flight requests get this long (spot notice 120 s)")
+    retry_after_s: int = Field(default=2, ge=1, le=120, description="Retry-After of a request refused while draining")
+
+
 class Tier(_Model):
     """One place a request can go: a supervised local llama-server or a remote OpenAI-compatible URL."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     local: LocalServer | None = None
     url: str | None = Field(default=None, description="remote base URL, e.g. http://llm-large:8080")
+    replicas: ReplicaSource | None = Field(default=None, description="several llama-servers (list or DNS)")
+    admission: AdmissionSettings = AdmissionSettings()
     api_key_env: str | None = Field(default=None, description="env var holding the remote tier's API key")
     upstream_model: str | None = Field(default=None, description="model name sent upstream")
     embeddings: bool = Field(default=False, description="a remote tier that serves /v1/embeddings")
@@ -111,8 +147,10 @@ class Tier(_Model):
 
     @model_validator(mode="after")
     def _one_backend(self) -> Tier:
-        if (self.local is None) == (self.url is None):
-            raise ValueError(f"tier {self.name!r}: set exactly one of `local` (a llama-server) or `url`")
+        if [self.local, self.url, self.replicas].count(None) != 2:
+            raise ValueError(
+                f"tier {self.name!r}: set exactly one of `local` (a llama-server), `url` or `replicas` (urls or dns)"
+            )
         return self
 
 
@@ -222,6 +260,7 @@ class Settings(_Model):
     routing: Routing = Routing()
     limits: LimitSettings = LimitSettings()
     metrics: MetricsSettings = MetricsSettings()
+    drain: DrainSettings = DrainSettings()
     cache: CacheSettings = CacheSettings()
     """The response cache (docs/cache.md): exact matching on by default for deterministic requests."""
 

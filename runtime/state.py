@@ -9,6 +9,7 @@ from runtime.auth import KeyStore
 from runtime.budget import BudgetStore
 from runtime.cache import ResponseCache
 from runtime.clock import Clock
+from runtime.gateway import Gateway
 from runtime.metrics import Metrics
 from runtime.routing import Router, TierState
 from runtime.settings import Settings
@@ -28,6 +29,7 @@ class Runtime:
     cache: ResponseCache
     metrics: Metrics
     supervisor: Supervisor
+    gateway: Gateway
 
 
 class State(TypedDict):

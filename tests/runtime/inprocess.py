@@ -110,6 +110,10 @@ class InProcessLlama:
         """Embeddings answer with the error of `mode` too (chat modes apply to chat otherwise)."""
         self.reply: tuple[int, dict[str, Any]] | None = None
         self.script: list[bytes] | None = None
+        self.health = 200
+        """What /health answers (llama-server: 503 while loading or shutting down)."""
+        self.slots: int | None = None
+        """`total_slots` in /props (None: no /props, as a non-llama server)."""
 
     @property
     def url(self) -> str:
@@ -229,7 +233,13 @@ class FakeNetwork:
         return await self._fake(tier).open(path, orjson.loads(body), tier)
 
     async def get(self, url: str, api_key: str | None, timeout_s: float) -> tuple[int, bytes]:
-        return 200, b'{"status":"ok"}'
+        base, _, path = url.rpartition("/")
+        fake = self.fakes.get(base)
+        if fake is None:
+            raise UpstreamError(f"{url}: connection failed (nothing there)", code="upstream_connect")
+        if path == "props" and fake.slots is not None:
+            return 200, orjson.dumps({"total_slots": fake.slots})
+        return fake.health, b'{"status":"ok"}'
 
     async def close(self) -> None:
         self.closed = True

@@ -5,6 +5,7 @@ when to come back, and the graceful stop bound is configurable."""
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import pytest
 
 from runtime.auth import key_digest
 from runtime.budget.ledger import seconds_until_reset
+from runtime.routing import OPEN
 from runtime.settings import SettingsError
 from tests.runtime.conftest import KEY_A, KEY_B, config, remote_tier, run_router
 from tests.runtime.fake_llama import FakeLlama
@@ -116,13 +118,16 @@ async def test_overload_and_unavailability_carry_retry_after(llama: InProcessLla
     settings = config([_tier(llama)], tmp_path, routing={"circuit_cooldown_s": 7})
     async with in_process(settings, llama) as router:
         tier = router.rt.tiers["cheap"]
-        tier.in_flight = tier.slots * 100
+        admission = router.rt.gateway.gates["cheap"].admission  # every slot busy, no room in the queue
+        admission.in_flight, admission.max_queue = admission.capacity(), 0
         overloaded = await router.client.post("/v1/chat/completions", json=CHAT)
-        tier.in_flight = 0
-        tier.ready = False
+        admission.in_flight, admission.max_queue = 0, 64
+        tier.breaker.state, tier.breaker.opened_at = OPEN, math.inf  # open, still cooling down
         down = await router.client.post("/v1/chat/completions", json=CHAT)
+        tier.ready = False
         ready = await router.client.get("/readyz")
         tier.ready = True
+        tier.breaker.on_success()
         llama.mode = "503"
         upstream = await router.client.post("/v1/chat/completions", json=CHAT)
     for name, r in (("overloaded", overloaded), ("down", down), ("readyz", ready), ("upstream 503", upstream)):

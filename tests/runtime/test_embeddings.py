@@ -58,11 +58,12 @@ async def test_embeddings_are_refused_with_429_when_every_tier_is_at_its_queue_l
     llama: InProcessLlama, llama2: InProcessLlama, tmp_path: Path
 ) -> None:
     async with in_process(config(_tiers(llama, llama2), tmp_path), llama, llama2) as router:
-        for tier in router.rt.tiers.values():
-            tier.in_flight = tier.slots * router.rt.router.max_queue_per_slot
+        # Every slot busy and no room in the queue: admission (runtime/admission.py) refuses at once.
+        for gate in router.rt.gateway.gates.values():
+            gate.admission.in_flight, gate.admission.max_queue = gate.admission.capacity(), 0
         r = await router.client.post("/v1/embeddings", json=EMBED)
-        for tier in router.rt.tiers.values():
-            tier.in_flight = 0
+        for gate in router.rt.gateway.gates.values():
+            gate.admission.in_flight = 0
     assert r.status_code == 429 and r.json()["error"]["code"] == "overloaded", f"admission applies ({r.text})"
     assert llama.requests == [] and llama2.requests == [], "no tier was called"
 

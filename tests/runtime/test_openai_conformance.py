@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from bench.exact_cache import ExactMemoryCache
 from runtime.cache.protocol import CachedResponse
 from runtime.openai_shape import ChatShape
+from runtime.routing import OPEN
 from tests.runtime.conftest import KEY_A, config, remote_tier
 from tests.runtime.inprocess import InProcessLlama, in_process
 from tests.runtime.openapi import violations
@@ -213,12 +215,14 @@ async def _errors(llama: InProcessLlama, llama2: InProcessLlama, tmp_path: Path)
         await chat("upstream timeout", {"model": "big", "messages": HI})
         llama2.mode = "crash"
         await chat("cut mid-stream", {"model": "big", "messages": HI, "stream": True})
-        r.rt.tiers["small"].in_flight = 10_000
+        admission = r.rt.gateway.gates["small"].admission  # every slot busy, no room in the queue
+        admission.in_flight, admission.max_queue = admission.capacity(), 0
         await chat("overloaded", {"model": "small", "messages": HI})
-        r.rt.tiers["small"].in_flight = 0
-        r.rt.tiers["big"].ready = False
+        admission.in_flight, admission.max_queue = 0, 64
+        breaker = r.rt.tiers["big"].breaker  # its circuit open, still cooling down: nothing can serve
+        breaker.state, breaker.opened_at = OPEN, math.inf
         await chat("unavailable", {"model": "big", "messages": HI})
-        r.rt.tiers["big"].ready = True
+        breaker.on_success()
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from runtime.auth import KeyStore
-from runtime.gateway import KEYS_ENV, load, with_tenant_keys
+from runtime.gateway_role import KEYS_ENV, load, with_tenant_keys
 from runtime.settings import SettingsError
 from tests.serving.manifests import stack
 
