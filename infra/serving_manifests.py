@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import PoolConfig, ServingTier, StackConfig
-from infra.platform_values import GPU_POOL_LABEL, IRSA_ANNOTATION, PLATFORM_NAMESPACE, system_node_selector
+from infra.platform_values import GPU_POOL_LABEL, IRSA_ANNOTATION, system_node_selector
 from infra.schedule import cron_recurrence, end_cron_recurrence
 from infra.serving_gateway import (
     GATEWAY_INTERNAL_PORT,
@@ -561,7 +561,6 @@ def gateway_deployment(inputs: ServingInputs, config_hash: str) -> dict[str, Any
                             "env": env,
                             "ports": [
                                 {"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"},
-                                {"name": "internal", "containerPort": GATEWAY_INTERNAL_PORT, "protocol": "TCP"},
                             ],
                             "resources": {
                                 "requests": {"cpu": g.cpu, "memory": g.memory},
@@ -648,7 +647,8 @@ def gateway_objects(inputs: ServingInputs, router_yaml: str, config_hash: str) -
                 "type": "ClusterIP",
                 "selector": selector,
                 "ports": [
-                    {"name": "internal", "port": GATEWAY_INTERNAL_PORT, "targetPort": "internal", "protocol": "TCP"}
+                    # The router serves its scaling figures on its one port (GET /internal/scaling/{tier}).
+                    {"name": "internal", "port": GATEWAY_INTERNAL_PORT, "targetPort": "http", "protocol": "TCP"}
                 ],
             },
         },
@@ -660,15 +660,9 @@ def gateway_objects(inputs: ServingInputs, router_yaml: str, config_hash: str) -
                 "podSelector": {"matchLabels": selector},
                 "policyTypes": ["Ingress"],
                 "ingress": [
-                    # Clients: anyone who can reach the Service (in-cluster, or the VPC through the NLB).
+                    # Clients (in-cluster, or the VPC through the NLB) and KEDA's scaling reads (queue
+                    # depths only; the drain endpoint accepts loopback only): the router's one port.
                     {"ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]},
-                    # The scaling figure: KEDA only.
-                    {
-                        "from": [
-                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": PLATFORM_NAMESPACE}}}
-                        ],
-                        "ports": [{"port": GATEWAY_INTERNAL_PORT, "protocol": "TCP"}],
-                    },
                 ],
             },
         },

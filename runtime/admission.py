@@ -306,4 +306,30 @@ def queue_figures(admissions: Mapping[str, Admission]) -> dict[str, Any]:
     return {"tiers": {name: a.figures() for name, a in admissions.items()}}
 
 
-__all__ = ["Admission", "AdmissionMetrics", "Entry", "Permit", "Rejected", "TierAsleep", "queue_figures"]
+def scaling_figures(tier: str, admission: Admission) -> dict[str, Any]:
+    """The body of GET /internal/scaling/{tier}: what KEDA's metrics-api trigger reads for one tier.
+
+    `demand` (in flight + queued) is its `valueLocation`; with `targetValue` = the tier's parallel
+    slots per replica, KEDA asks for ceil(demand / slots) replicas, and a queued request wakes a
+    tier at zero.
+    """
+    f = admission.figures()
+    return {
+        "tier": tier,
+        "demand": f["in_flight"] + f["queued"],
+        "in_flight": f["in_flight"],
+        "queued": f["queued"],
+        "ready_replicas": f["ready_replicas"],
+    }
+
+
+__all__ = [
+    "Admission",
+    "AdmissionMetrics",
+    "Entry",
+    "Permit",
+    "Rejected",
+    "TierAsleep",
+    "queue_figures",
+    "scaling_figures",
+]

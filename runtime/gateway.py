@@ -37,13 +37,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runtime.admission import Admission, AdmissionMetrics, Permit, queue_figures
+from runtime.admission import Admission, AdmissionMetrics, Permit, queue_figures, scaling_figures
 from runtime.disconnect import Receive as DisconnectReceive
 from runtime.disconnect import cancel_on_disconnect
 from runtime.drain import Drain, Draining, install_signal_handlers
 from runtime.errors import (
     FrugalError,
     PermissionDenied,
+    UnknownModel,
     UpstreamFailure,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -340,6 +341,13 @@ async def internal_queue(request: Request) -> Response:
     return Response(orjson.dumps(queue_figures({n: g.admission for n, g in gw.gates.items()})), media_type=JSON)
 
 
+async def internal_scaling(request: Request) -> Response:
+    gw, tier = _gateway(request), request.path_params["tier"]
+    if tier not in gw.gates:
+        raise UnknownModel(f"no tier {tier!r}; tiers: {sorted(gw.gates)}", code="tier_not_found")
+    return Response(orjson.dumps(scaling_figures(tier, gw.gates[tier].admission)), media_type=JSON)
+
+
 async def internal_drain(request: Request) -> Response:
     gw = _gateway(request)
     if request.method == "POST":
@@ -358,6 +366,7 @@ async def internal_drain(request: Request) -> Response:
 JSON = "application/json"
 ROUTES = [
     Route("/internal/queue", internal_queue, methods=["GET"]),
+    Route("/internal/scaling/{tier}", internal_scaling, methods=["GET"]),
     Route("/internal/drain", internal_drain, methods=["GET", "POST"]),
 ]
 

@@ -127,6 +127,8 @@ async def test_a_tier_at_zero_replicas_queues_until_one_is_ready_and_else_answer
         while gate.admission.queued == 0:
             await asyncio.sleep(0.01)
         figures = orjson.loads((await router.client.get("/internal/queue")).content)
+        scaling = orjson.loads((await router.client.get("/internal/scaling/small")).content)
+        unknown = await router.client.get("/internal/scaling/nope")
         a.health = 200  # the replica finished loading; the next probe sees it
         gate.admission.wake_s = 30
         await gate.refresh_now()
@@ -135,6 +137,11 @@ async def test_a_tier_at_zero_replicas_queues_until_one_is_ready_and_else_answer
     assert asleep.json()["error"]["code"] == "tier_unavailable", "the error names the cause"
     assert int(asleep.headers["retry-after"]) >= 1, "and says when to come back"
     assert figures["tiers"]["small"]["queued"] == 1, f"KEDA sees the waiting request: {figures}"
+    assert scaling["tier"] == "small" and scaling["queued"] == 1 and scaling["ready_replicas"] == 0, scaling
+    assert scaling["demand"] == scaling["in_flight"] + scaling["queued"] >= 1, (
+        f"the stack's KEDA trigger reads `demand`: a queued request wakes a tier at zero ({scaling})"
+    )
+    assert unknown.status_code == 404, "an unknown tier is an OpenAI-shaped 404, not a zero that scales nothing"
     assert woken.status_code == 200, f"a request waiting while the tier woke is served ({woken.text})"
 
 
