@@ -209,7 +209,9 @@ class Gateway:
         """The chain without open circuits; tiers with a ready replica first (a tier at zero replicas
         is still tried last: its requests queue while it wakes, they are not refused)."""
         allowed = [t for t in chain if t.breaker.allows()]
-        return [t for t in allowed if self.gates[t.name].ready] + [t for t in allowed if not self.gates[t.name].ready]
+        # A local tier the supervisor already saw healthy counts as up before the next periodic probe.
+        up = {t.name for t in allowed if self.gates[t.name].ready or (t.cfg.local is not None and t.ready)}
+        return [t for t in allowed if t.name in up] + [t for t in allowed if t.name not in up]
 
     async def start(self) -> None:
         """A first probe of every tier (remote endpoints count as up at once), then the refresh loops."""
