@@ -65,12 +65,12 @@ class LlamaProcess:
 
 
 class LlamaPair:
-    """Replica a (2 slots) and b (3 slots); `ensure()` restarts whichever a test killed."""
+    """Replicas a and b (2 and 3 slots unless told); `ensure()` restarts whichever a test killed."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, slots: tuple[int, int] = (2, 3), name: str = "llama") -> None:
         binary, model = llama_server_binary(), small_model()
-        self.a = LlamaProcess(binary, model, 2, tmp / "llama-a.log")
-        self.b = LlamaProcess(binary, model, 3, tmp / "llama-b.log")
+        self.a = LlamaProcess(binary, model, slots[0], tmp / f"{name}-a.log")
+        self.b = LlamaProcess(binary, model, slots[1], tmp / f"{name}-b.log")
 
     def ensure(self) -> LlamaPair:
         for p in (self.a, self.b):

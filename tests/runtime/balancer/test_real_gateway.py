@@ -24,10 +24,10 @@ import httpx
 import orjson
 import pytest
 
-from runtime.assets import AssetError, llama_server_binary, small_model
+from runtime.assets import AssetError, small_model
 from runtime.replicas import StaticDiscovery
 from runtime.supervisor import free_port
-from tests.runtime.balancer.llama_pair import LlamaProcess
+from tests.runtime.balancer.llama_pair import LlamaPair
 from tests.runtime.conftest import config, run_router
 
 pytestmark = pytest.mark.slow
@@ -48,22 +48,11 @@ CANONICAL = ", ".join(str(n) for n in range(1, 101))
 ROOT = Path(__file__).resolve().parents[3]
 
 
-class WidePair:
+class WidePair(LlamaPair):
     """Two llama-servers with 8 slots each, so all 16 streams run at once, 8 on each."""
 
     def __init__(self, tmp: Path) -> None:
-        binary, model = llama_server_binary(), small_model()
-        self.a = LlamaProcess(binary, model, 8, tmp / "wide-a.log")
-        self.b = LlamaProcess(binary, model, 8, tmp / "wide-b.log")
-
-    def ensure(self) -> WidePair:
-        for p in (self.a, self.b):
-            if not p.alive():
-                p.port = free_port()
-                p.start()
-        for p in (self.a, self.b):
-            p.wait_healthy()
-        return self
+        super().__init__(tmp, slots=(8, 8), name="wide")
 
 
 @pytest.fixture(scope="module")
