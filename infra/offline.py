@@ -51,7 +51,7 @@ class RecordingEngine(pulumi.runtime.Mocks):
         self.region = region
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.warnings: list[str] = []
-        self.logger = logging.getLogger("frugal.offline")
+        self.logger = logging.getLogger(__name__)
         self.logger.propagate = False
         self.logger.handlers[:] = [_WarningCollector(self.warnings)]
 

@@ -50,7 +50,7 @@ from runtime.state import Runtime, State
 from runtime.supervisor import LlamaServer, Supervisor
 from runtime.upstream import AiohttpTransport, Transport
 
-log = logging.getLogger("frugal.app")
+log = logging.getLogger(__name__)
 REMOTE_DEFAULT_SLOTS = 8
 
 

@@ -57,7 +57,7 @@ from runtime.settings import Settings
 from runtime.singleflight import SingleFlight
 from runtime.upstream import Transport, UpstreamStream, get_json, open_stream, post_json
 
-log = logging.getLogger("frugal.gateway")
+log = logging.getLogger(__name__)
 LOCAL_REFRESH_S = 1.0
 REMOTE_DEFAULT_SLOTS = 8
 

@@ -23,7 +23,7 @@ from runtime.metrics import Metrics
 from runtime.routing import TierState
 from runtime.upstream import DONE
 
-log = logging.getLogger("frugal.relay")
+log = logging.getLogger(__name__)
 CLIENT_CLOSED = 499
 """Status recorded in metrics when the client went away (nginx's convention; never sent)."""
 

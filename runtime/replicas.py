@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-log = logging.getLogger("frugal.replicas")
+log = logging.getLogger(__name__)
 
 Getter = Callable[[str, str | None, float], Awaitable[tuple[int, Any]]]
 """(url, api_key, timeout_s) -> (HTTP status, parsed JSON or None); raises on transport failure."""

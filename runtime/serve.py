@@ -84,7 +84,7 @@ def run(settings: Settings) -> None:
 
     def drained(done: bool) -> None:
         # SIGTERM started a drain (runtime/drain.py); once it is over, uvicorn shuts down as usual.
-        logging.getLogger("frugal.serve").info("drain %s; shutting down", "complete" if done else "grace ran out")
+        logging.getLogger(__name__).info("drain %s; shutting down", "complete" if done else "grace ran out")
         assert server is not None, "set before serving"
         server.should_exit = True
 

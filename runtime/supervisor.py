@@ -29,7 +29,7 @@ from runtime.routing import TierState
 from runtime.settings import LocalServer
 from runtime.upstream import Transport, get_json
 
-log = logging.getLogger("frugal.supervisor")
+log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 HEALTHY_RESET_S = 60.0

@@ -36,7 +36,7 @@ from runtime.auth import TenantInfo
 from runtime.budget.ledger import BudgetStore, Reservation, Spend, from_nano, to_nano
 from runtime.errors import BudgetExceeded, LedgerUnavailable
 
-log = logging.getLogger("frugal.budget")
+log = logging.getLogger(__name__)
 
 _JOURNAL = """
 CREATE TABLE IF NOT EXISTS pending (

@@ -40,7 +40,7 @@ from runtime.auth import TenantInfo
 from runtime.budget.ledger import PeriodClock, Reservation, Spend, check_limits, from_nano, to_nano
 
 T = TypeVar("T")
-log = logging.getLogger("frugal.budget")
+log = logging.getLogger(__name__)
 FLUSH_DELAY_S = 0.005
 """How long settlements gather before one transaction writes them (exclusive mode): waking the
 ledger's thread per settlement measured slower than the request itself on a busy host."""

@@ -38,7 +38,7 @@ from runtime.cache.store import Entry
 if TYPE_CHECKING:
     from runtime.cache.shared import SharedTier
 
-log = logging.getLogger("frugal.cache")
+log = logging.getLogger(__name__)
 
 RECENT_VECTORS = 1024
 """Vectors computed at lookup, kept until the same request's answer is stored (a miss is usually

@@ -30,7 +30,7 @@ from runtime.cache.records import entry_from_record, entry_to_json
 if TYPE_CHECKING:
     from usearch.index import Index
 
-log = logging.getLogger("frugal.cache.persist")
+log = logging.getLogger(__name__)
 
 SNAPSHOT_MAGIC = b"FRUGAL-CACHE-SNAPSHOT-1\n"
 INDEX_MAGIC = b"FRUGAL-CACHE-INDEX-1\n"

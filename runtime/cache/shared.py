@@ -35,7 +35,7 @@ from runtime.cache.store import Entry
 
 T = TypeVar("T")
 
-log = logging.getLogger("frugal.cache.redis")
+log = logging.getLogger(__name__)
 
 
 class SharedTier:

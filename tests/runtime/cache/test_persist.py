@@ -42,7 +42,7 @@ async def test_a_restarted_cache_answers_exact_and_semantic_hits_from_its_snapsh
     assert (tmp_path / SNAPSHOT_NAME).exists(), "close() writes the snapshot"
     assert (tmp_path / partition_file("acme", "small")).exists(), "close() writes the partition's index file"
     restarted = make(embedder, tmp_path)
-    with caplog.at_level(logging.WARNING, logger="frugal.cache.persist"):
+    with caplog.at_level(logging.WARNING, logger="runtime.cache.persist"):
         await restarted.start()
     assert not [r for r in caplog.records if "rebuilt" in r.message], "an intact index file is loaded, not rebuilt"
     assert await restarted.lookup(ask("What is the capital of France?")) is not None, "exact entry survives restart"
@@ -73,7 +73,7 @@ async def test_a_damaged_snapshot_is_logged_set_aside_and_the_cache_starts_empty
         ]
     )
     restarted = make(embedder, tmp_path)
-    with caplog.at_level(logging.ERROR, logger="frugal.cache.persist"):
+    with caplog.at_level(logging.ERROR, logger="runtime.cache.persist"):
         await restarted.start()
     assert restarted.stats()["entries"] == 0, "a damaged snapshot restores nothing"
     assert any("unreadable" in r.message for r in caplog.records), "the damage is logged"
@@ -97,7 +97,7 @@ async def test_a_damaged_index_file_is_rebuilt_from_the_snapshot_vectors(
         blob = path.read_bytes()
         path.write_bytes(blob[: len(blob) // 3] if damage == "truncate" else b"FRUGAL-CACHE-INDEX-1\n" + bytes(500))
     restarted = make(embedder, tmp_path)
-    with caplog.at_level(logging.WARNING, logger="frugal.cache.persist"):
+    with caplog.at_level(logging.WARNING, logger="runtime.cache.persist"):
         await restarted.start()
     hit = await restarted.lookup(ask("How can I reset my password?"))
     assert hit is not None and hit.kind == "semantic", (
