@@ -213,36 +213,30 @@ def build_platform(
         within,
     )
     account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
-    autoscaler = WorkloadIdentity(
+    autoscaler = _identity(
         "autoscaler-identity",
-        WorkloadIdentityArgs(
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer=cluster.oidc_issuer,
-            namespace=PLATFORM_NAMESPACE,
-            service_account=AUTOSCALER_SERVICE_ACCOUNT,
-            policy=account.apply(
-                lambda acct: cluster_autoscaler_policy(region=cfg.region, account=acct, cluster_name=cluster_name)
-            ),
-            description=f"cluster-autoscaler of {cluster_name} (IRSA)",
-            tags=tags,
+        cluster,
+        PLATFORM_NAMESPACE,
+        AUTOSCALER_SERVICE_ACCOUNT,
+        account.apply(
+            lambda acct: cluster_autoscaler_policy(region=cfg.region, account=acct, cluster_name=cluster_name)
         ),
+        f"cluster-autoscaler of {cluster_name} (IRSA)",
+        tags,
         within,
     )
-    handler = WorkloadIdentity(
+    handler = _identity(
         "termination-handler-identity",
-        WorkloadIdentityArgs(
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer=cluster.oidc_issuer,
-            namespace=PLATFORM_NAMESPACE,
-            service_account=NTH_SERVICE_ACCOUNT,
-            policy=pulumi.Output.all(account, queue.queue_arn).apply(
-                lambda v: node_termination_handler_policy(
-                    region=cfg.region, account=v[0], queue_arn=v[1], stack_tag=(STACK_TAG_KEY, tags[STACK_TAG_KEY])
-                )
-            ),
-            description=f"aws-node-termination-handler of {cluster_name} (IRSA)",
-            tags=tags,
+        cluster,
+        PLATFORM_NAMESPACE,
+        NTH_SERVICE_ACCOUNT,
+        pulumi.Output.all(account, queue.queue_arn).apply(
+            lambda v: node_termination_handler_policy(
+                region=cfg.region, account=v[0], queue_arn=v[1], stack_tag=(STACK_TAG_KEY, tags[STACK_TAG_KEY])
+            )
         ),
+        f"aws-node-termination-handler of {cluster_name} (IRSA)",
+        tags,
         within,
     )
     access = KubernetesAccess(
@@ -307,17 +301,14 @@ def build_serving(
         if serving.image.digest is not None
         else pulumi.Output.from_input(str(serving.image.reference))
     )
-    reader = WorkloadIdentity(
+    reader = _identity(
         "model-reader-identity",
-        WorkloadIdentityArgs(
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer=cluster.oidc_issuer,
-            namespace=models_namespace(serving),
-            service_account=MODEL_SERVICE_ACCOUNT,
-            policy=store.reader_policy,
-            description=f"model servers of {cluster_name} read their pinned models (IRSA)",
-            tags=tags,
-        ),
+        cluster,
+        models_namespace(serving),
+        MODEL_SERVICE_ACCOUNT,
+        store.reader_policy,
+        f"model servers of {cluster_name} read their pinned models (IRSA)",
+        tags,
         within,
     )
     for warning in pool_fit_warnings(serving.tiers, {pool.name: pool.instance_types for pool in cfg.pools}):
@@ -352,3 +343,29 @@ def build_serving(
     )
     pulumi.export("model_bucket", store.bucket_name)
     pulumi.export("image_repository_url", repository.repository_url)
+
+
+def _identity(
+    name: str,
+    cluster: Cluster,
+    namespace: str,
+    service_account: str,
+    policy: pulumi.Input[str],
+    description: str,
+    tags: dict[str, str],
+    within: pulumi.ResourceOptions,
+) -> WorkloadIdentity:
+    """An IRSA role that one service account of the cluster may assume, with its one policy."""
+    return WorkloadIdentity(
+        name,
+        WorkloadIdentityArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace=namespace,
+            service_account=service_account,
+            policy=policy,
+            description=description,
+            tags=tags,
+        ),
+        within,
+    )
