@@ -1,7 +1,11 @@
-"""Serve bench.router_overhead:app_factory of the checkout on PYTHONPATH the way that checkout serves
-in production: uvloop, httptools, and its own HTTP protocol class when it has one
-(runtime.connections: header/body deadlines and connection caps), so an A/B includes them;
-AB_PLAIN_HTTPTOOLS=1 serves both with uvicorn's plain httptools protocol instead.
+"""Serve the router of the checkout on PYTHONPATH the way that checkout serves in production:
+uvloop, httptools, and its own HTTP protocol class when it has one (runtime.connections:
+header/body deadlines and connection caps), so an A/B includes them; AB_PLAIN_HTTPTOOLS=1 serves
+both with uvicorn's plain httptools protocol instead.
+
+The app is built here, from this file's config (bench/router_overhead.py `bench_config`, imported
+from the directory of this file, not from the checkout) and the checkout's `create_app`, so both
+sides of an A/B run the same configuration: the real response cache, one remote tier, one tenant.
 
     PYTHONPATH=<checkout> python bench/ab_serve.py <port>
 """
@@ -13,8 +17,6 @@ import sys
 from typing import Any
 
 import uvicorn
-
-from bench.router_overhead import app_factory
 
 
 def main() -> None:
@@ -31,9 +33,29 @@ def main() -> None:
     _run(http)
 
 
+def _app() -> Any:
+    from runtime.app import create_app
+    from runtime.settings import settings_from_dict
+
+    return create_app(settings_from_dict(_config(), {}), environ={})
+
+
+def _config() -> dict[str, object]:
+    # This file's own bench_config: the checkout under test may predate it or define another.
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "router_overhead.py")
+    spec = importlib.util.spec_from_file_location("bench_router_overhead_config", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config: dict[str, object] = module.bench_config()
+    return config
+
+
 def _run(http: Any) -> None:
     uvicorn.run(
-        app_factory(), host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http=http,
+        _app(), host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http=http,
         log_level="warning", access_log=False, workers=None,
     )  # fmt: skip
 

@@ -3,8 +3,9 @@
 Processes (all on this machine, loopback only, every run bounded in time):
 - a fast fake llama-server (bench/fake_upstream.py: fixed chat.completion, raw uvloop protocol);
 - the router (`create_app` under uvicorn) with everything on the hot path: API-key auth, pydantic
-  validation, an exact in-memory cache lookup + store (bench/exact_cache.py; every request is
-  unique, so every lookup misses and every answer is stored), `model: auto` (complexity score and
+  validation, the real response cache (runtime/cache: exact matching, as configured by default;
+  every request is deterministic and unique, so every lookup misses, every answer is stored and
+  the single-flight check runs), `model: auto` (complexity score and
   routing), a budget reservation and settlement in SQLite, cost accounting and Prometheus metrics;
 - the load generator: wrk (Debian package), a separate process, with a Lua script that makes every
   request body unique.
@@ -39,12 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import cpu_model  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef0123"
+# A nonce per wrk run: the counter restarts with every run, and the cache keeps earlier runs'
+# answers, so without it the second run onwards would measure cache hits, not the forwarding path.
 LUA = """
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+nonce = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
 counter = 0
 request = function()
   counter = counter + 1
   local body = '{"model":"auto","messages":[{"role":"system","content":"You are terse."},' ..
-    '{"role":"user","content":"What is the capital of France? Question ' .. counter .. '"}],"max_tokens":32}'
+    '{"role":"user","content":"What is the capital of France? Question ' .. nonce .. '-' .. counter .. '"}],' ..
+    '"max_tokens":32,"temperature":0}'
   return wrk.format("POST", "/v1/chat/completions",
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %s"}, body)
 end
@@ -59,28 +65,28 @@ def free_port() -> int:
 
 def app_factory():  # type: ignore[no-untyped-def]
     """The router as the benchmark runs it (uvicorn --factory); config from BENCH_* variables."""
-    from bench.exact_cache import ExactMemoryCache
     from runtime.app import create_app
     from runtime.settings import settings_from_dict
 
-    settings = settings_from_dict(
-        {
-            "tiers": [
-                {
-                    "name": "small",
-                    "url": f"http://127.0.0.1:{os.environ['BENCH_UPSTREAM_PORT']}",
-                    "price": {"prompt_per_1k": "0.0001", "completion_per_1k": "0.0002"},
-                    "max_complexity": 1.0,
-                    "slots": 64,  # the fake has no slot limit; keep the router's queue guard out of the way
-                }
-            ],
-            "tenants": [{"name": "bench", "keys": [{"key": KEY}], "daily_budget_usd": "1000000"}],
-            # several workers must share the ledger transactionally (exclusive mode allows one process)
-            "budget": {"sqlite_path": os.environ["BENCH_DB"], "shared": os.environ.get("BENCH_WORKERS", "1") != "1"},
-        },
-        {},
-    )
-    return create_app(settings, ExactMemoryCache(), environ={})
+    return create_app(settings_from_dict(bench_config(), {}), environ={})
+
+
+def bench_config() -> dict[str, object]:
+    """The router's config: one remote tier at the fake upstream, one tenant, the default (real) cache."""
+    return {
+        "tiers": [
+            {
+                "name": "small",
+                "url": f"http://127.0.0.1:{os.environ['BENCH_UPSTREAM_PORT']}",
+                "price": {"prompt_per_1k": "0.0001", "completion_per_1k": "0.0002"},
+                "max_complexity": 1.0,
+                "slots": 64,  # the fake has no slot limit; keep the router's queue guard out of the way
+            }
+        ],
+        "tenants": [{"name": "bench", "keys": [{"key": KEY}], "daily_budget_usd": "1000000"}],
+        # several workers must share the ledger transactionally (exclusive mode allows one process)
+        "budget": {"sqlite_path": os.environ["BENCH_DB"], "shared": os.environ.get("BENCH_WORKERS", "1") != "1"},
+    }
 
 
 @contextmanager

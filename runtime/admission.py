@@ -228,8 +228,8 @@ class Admission:
 
     def pump(self) -> None:
         """Grant queued entries while slots are free (call when capacity may have grown)."""
-        if self.ready_replicas() == 0:
-            return
+        if not self._heap or self.ready_replicas() == 0:
+            return  # nothing waits (every release of an uncontended tier), or nothing can serve
         capacity = self.capacity()
         while self._heap and self.in_flight < capacity:
             _, _, entry = heapq.heappop(self._heap)

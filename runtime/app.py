@@ -48,7 +48,7 @@ from runtime.routing import CircuitBreaker, Router, TierState, price_of
 from runtime.settings import Settings
 from runtime.state import Runtime, State
 from runtime.supervisor import LlamaServer, Supervisor
-from runtime.upstream import AiohttpTransport, Transport
+from runtime.upstream import HttpTransport, Transport
 
 log = logging.getLogger(__name__)
 REMOTE_DEFAULT_SLOTS = 8
@@ -209,7 +209,7 @@ def create_app(
     budget: BudgetStore | None = None,
     llama_server: Path | None = None,
     log_dir: Path | None = None,
-    upstream: Callable[[], Transport] = AiohttpTransport,
+    upstream: Callable[[], Transport] = HttpTransport,
     clock: Clock = SYSTEM_CLOCK,
     on_drained: Callable[[bool], None] | None = None,
 ) -> Starlette:

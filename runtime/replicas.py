@@ -140,9 +140,11 @@ class ReplicaSet:
     default_slots: int = 1
     """Slots assumed for a replica whose /props cannot be read (an older or non-llama server)."""
     on_change: Callable[[], None] = lambda: None
-    """Called after a refresh or a release that may have freed capacity (admission pumps its queue)."""
+    """Called after a refresh, and when a departed replica's last lease ends (the set changed)."""
     replicas: dict[str, Replica] = field(default_factory=dict)
     _rr: int = 0
+    _gone: bool = False
+    """Some replica is absent from discovery but still serving (kept until its last lease ends)."""
 
     # -- choosing -------------------------------------------------------------------------------
 
@@ -190,8 +192,11 @@ class ReplicaSet:
         return Lease(replica, self._released)
 
     def _released(self) -> None:
-        self._forget_idle_gone()
-        self.on_change()
+        # A lease's end frees a slot of its replica, not of the tier (admission's permit, released
+        # in the same scope, pumps the queue); only a departed replica's last lease changes the set.
+        if self._gone:
+            self._forget_idle_gone()
+            self.on_change()
 
     # -- feedback from the request path ----------------------------------------------------------
 
@@ -229,6 +234,7 @@ class ReplicaSet:
         for url, r in list(self.replicas.items()):
             if r.gone and r.in_flight == 0:
                 del self.replicas[url]
+        self._gone = any(r.gone for r in self.replicas.values())
 
     async def _probe(self, r: Replica) -> None:
         try:

@@ -2,13 +2,16 @@
 
 A Transport moves bytes: `post` returns a status and a whole body, `open` returns a status and a
 body read line by line. Everything above it is shared by every transport: the status mapping, JSON
-parsing and SSE framing here, and the dispatch pipeline above. The production transport is aiohttp
-(it measured faster than httpx on this path: bench/client_choice.py, docs/benchmarks.md), and it is
-the ONE place foreign exceptions become ours:
+parsing and SSE framing here, and the dispatch pipeline above. The production transport sends
+whole answers and probes through runtime/http1.py and streams through aiohttp (each measured
+against the alternatives on this path: bench/client_choice.py, docs/benchmarks.md), and this
+module is the ONE place foreign exceptions become ours:
 
-    asyncio.TimeoutError, aiohttp.ServerTimeoutError  -> UpstreamTimeout (504)
-    aiohttp.ClientConnectorError (refused, DNS)       -> UpstreamError (502), "connection failed"
-    other aiohttp.ClientError (reset, bad payload)    -> UpstreamError (502)
+    TimeoutError, aiohttp.ServerTimeoutError          -> UpstreamTimeout (504)
+    ConnectFailed, aiohttp.ClientConnectorError       -> UpstreamError (502), "connection failed"
+      (refused, unreachable, DNS, TLS)
+    other OSError / aiohttp.ClientError               -> UpstreamError (502)
+      (reset, closed before answering, malformed or oversized answer)
 
 and for every transport:
 
@@ -33,6 +36,7 @@ import aiohttp
 import orjson
 
 from runtime.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from runtime.http1 import DEFAULT_KEEPALIVE_S, ConnectFailed, Http1Client
 from runtime.routing import TierState
 
 DONE = b"data: [DONE]"
@@ -52,6 +56,19 @@ def translate(tier: str) -> Iterator[None]:
             f"tier {tier!r}: connection failed ({exc.os_error or exc})", code="upstream_connect"
         ) from exc
     except aiohttp.ClientError as exc:
+        raise UpstreamError(f"tier {tier!r}: {type(exc).__name__}: {exc}") from exc
+
+
+@contextmanager
+def translate_http1(tier: str) -> Iterator[None]:
+    """The same translation for the lean client (runtime/http1.py)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"tier {tier!r} did not answer in time ({type(exc).__name__})") from exc
+    except ConnectFailed as exc:
+        raise UpstreamError(f"tier {tier!r}: connection failed ({exc})", code="upstream_connect") from exc
+    except OSError as exc:  # reset, closed before answering, malformed answer (ResponseError)
         raise UpstreamError(f"tier {tier!r}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -152,22 +169,24 @@ class AiohttpStream:
         self.response.close()
 
 
-class AiohttpTransport:
-    """The production transport: one keep-alive aiohttp session for every tier."""
+class HttpTransport:
+    """The production transport: whole answers and probes on the lean keep-alive client
+    (runtime/http1.py: a fifth of aiohttp's time per call on the hot path), streams on one
+    keep-alive aiohttp session (its line reader and read timeouts serve SSE well)."""
 
     def __init__(self, limit_per_host: int = 256) -> None:
         connector = aiohttp.TCPConnector(
-            limit=0, limit_per_host=limit_per_host, keepalive_timeout=30, enable_cleanup_closed=True
+            limit=0, limit_per_host=limit_per_host, keepalive_timeout=DEFAULT_KEEPALIVE_S, enable_cleanup_closed=True
         )
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, raise_for_status=False)
+        self.client = Http1Client(max_idle_per_origin=limit_per_host)
 
     async def post(self, tier: TierState, path: str, body: bytes) -> tuple[int, bytes]:
-        timeout = aiohttp.ClientTimeout(total=tier.cfg.timeout_s, sock_connect=tier.cfg.connect_timeout_s)
-        with translate(tier.name):
-            async with self.session.post(
-                tier.base_url + path, data=body, headers=_headers(tier), timeout=timeout
-            ) as resp:
-                return resp.status, await resp.read()
+        with translate_http1(tier.name):
+            return await self.client.request(
+                b"POST", tier.base_url + path, _headers(tier), body,
+                timeout_s=tier.cfg.timeout_s, connect_timeout_s=tier.cfg.connect_timeout_s,
+            )  # fmt: skip
 
     async def open(self, tier: TierState, path: str, body: bytes) -> AiohttpStream:
         timeout = aiohttp.ClientTimeout(
@@ -179,11 +198,11 @@ class AiohttpTransport:
 
     async def get(self, url: str, api_key: str | None, timeout_s: float) -> tuple[int, bytes]:
         headers = {"Authorization": "Bearer " + api_key} if api_key else {}
-        with translate(url):
-            async with self.session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-                return resp.status, await resp.read()
+        with translate_http1(url):
+            return await self.client.request(b"GET", url, headers, None, timeout_s=timeout_s)
 
     async def close(self) -> None:
+        self.client.close()
         await self.session.close()
 
 
@@ -258,7 +277,7 @@ async def get_json(transport: Transport, url: str, api_key: str | None, timeout_
 
 
 __all__ = [
-    "AiohttpTransport",
+    "HttpTransport",
     "StreamBody",
     "Transport",
     "UpstreamStream",

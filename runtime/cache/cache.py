@@ -14,7 +14,6 @@ the Redis tier (shared.py, imported only when Redis is configured). None of thos
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import orjson
 
 from runtime.cache import keys, persist
 from runtime.cache.contrast import default_judge
@@ -115,7 +115,7 @@ class FrugalCache:
         if reason is not None:
             self.metrics.stores.labels("exact", reason).inc()
             return
-        blob = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        blob = orjson.dumps(body)
         if len(blob) > self.settings.max_body_bytes:
             self.metrics.stores.labels("exact", "too_large").inc()
             return
@@ -222,7 +222,7 @@ class FrugalCache:
                 self.metrics.usd_saved.labels(kind, tier_label).inc(float(usd))
         return CachedResponse(
             kind=kind,
-            body=json.loads(entry.body),
+            body=orjson.loads(entry.body),
             tier=entry.tier,
             prompt_tokens=entry.prompt_tokens,
             completion_tokens=entry.completion_tokens,

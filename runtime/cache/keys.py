@@ -66,15 +66,21 @@ def short_hash(text: str) -> str:
 
 
 def exact_key(request: CacheRequest) -> str:
-    return _digest(
-        {
-            "v": 1,
-            "tenant": request.tenant,
-            "model": request.model,
-            "messages": normalise_messages(request.messages),
-            "params": answer_params(request.params),
-        }
-    )
+    """The request's exact key, computed once per request (normalising and hashing cost more than
+    everything else the cache does on a miss)."""
+    if request.exact_key_memo is None:
+        key = _digest(
+            {
+                "v": 1,
+                "tenant": request.tenant,
+                "model": request.model,
+                "messages": normalise_messages(request.messages),
+                "params": answer_params(request.params),
+            }
+        )
+        object.__setattr__(request, "exact_key_memo", key)  # a frozen dataclass: set once, here only
+        return key
+    return request.exact_key_memo
 
 
 def is_deterministic(params: dict[str, Any]) -> bool:

@@ -32,6 +32,8 @@ class CacheRequest:
     similarity_threshold: float | None = None
     """A per-tenant override of the semantic threshold; None = the cache's configured default."""
     extra: dict[str, Any] = field(default_factory=dict)
+    exact_key_memo: str | None = field(default=None, init=False, repr=False, compare=False)
+    """Set once by keys.exact_key: the lookup, single-flight and the store all ask for the key."""
 
 
 @dataclass(frozen=True)
