@@ -11,6 +11,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from runtime.labelled import Labelled
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 NO_TIER = "none"
@@ -23,11 +25,13 @@ class Metrics:
     def __init__(self, tiers: list[str], budget_by_tenant: bool = False) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.tiers = frozenset(tiers)
-        self.requests = Counter(
-            "frugal_requests",
-            "Chat/embedding requests by the tier that answered and HTTP status",
-            ["tier", "status"],
-            registry=r,
+        self.requests = Labelled(
+            Counter(
+                "frugal_requests",
+                "Chat/embedding requests by the tier that answered and HTTP status",
+                ["tier", "status"],
+                registry=r,
+            )
         )
         self.tokens = Counter(
             "frugal_tokens", "Tokens by tier and kind (prompt, completion)", ["tier", "kind"], registry=r

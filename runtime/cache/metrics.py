@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from runtime.labelled import Labelled
+
 PriceFn = Callable[[str, int, int], Decimal | None]
 """(tier, prompt_tokens, completion_tokens) -> USD the tier would have charged, or None if unknown."""
 
@@ -23,36 +25,40 @@ class CacheMetrics:
         r = self.registry
         self._tiers: set[str] = set()
         self._max_tiers = max_tiers
-        self.lookups = Counter(
+        self.lookups = Labelled(Counter(
             "frugal_cache_lookups", "Cache lookups by kind, tier and result (hit|miss|bypass).",
             ["kind", "tier", "result"], registry=r,
-        )  # fmt: skip
-        self.tokens_saved = Counter(
+        ))  # fmt: skip
+        self.tokens_saved = Labelled(Counter(
             "frugal_cache_tokens_saved", "Tokens not generated upstream thanks to hits.", ["kind", "tier", "direction"],
             registry=r,
-        )  # fmt: skip
-        self.usd_saved = Counter(
+        ))  # fmt: skip
+        self.usd_saved = Labelled(Counter(
             "frugal_cache_usd_saved", "USD the tier would have charged for the answers served from cache.",
             ["kind", "tier"], registry=r,
-        )  # fmt: skip
+        ))  # fmt: skip
         self.unpriced_hits = Counter(
             "frugal_cache_unpriced_hits", "Hits whose tier had no known price (not in usd_saved).", ["tier"], registry=r
         )
-        self.latency = Histogram(
+        self.latency = Labelled(Histogram(
             "frugal_cache_lookup_seconds", "Lookup latency by kind (semantic includes embedding).", ["kind"],
             buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.evictions = Counter(
-            "frugal_cache_evictions", "Entries dropped, by reason (budget|ttl|invalidate).", ["reason"], registry=r
+        ))  # fmt: skip
+        self.evictions = Labelled(
+            Counter(
+                "frugal_cache_evictions", "Entries dropped, by reason (budget|ttl|invalidate).", ["reason"], registry=r
+            )
         )
-        self.stores = Counter(
-            "frugal_cache_stores", "Answers stored, or skipped with the reason.", ["kind", "result"], registry=r
+        self.stores = Labelled(
+            Counter(
+                "frugal_cache_stores", "Answers stored, or skipped with the reason.", ["kind", "result"], registry=r
+            )
         )
-        self.rejections = Counter(
+        self.rejections = Labelled(Counter(
             "frugal_cache_semantic_rejections", "Semantic candidates rejected by verification, by reason.",
             ["reason"], registry=r,
-        )  # fmt: skip
-        self.entries = Gauge("frugal_cache_entries", "Entries held locally, by kind.", ["kind"], registry=r)
+        ))  # fmt: skip
+        self.entries = Labelled(Gauge("frugal_cache_entries", "Entries held locally, by kind.", ["kind"], registry=r))
         self.bytes = Gauge("frugal_cache_bytes", "Bytes held locally (accounted size).", registry=r)
         self.budget = Gauge("frugal_cache_budget_bytes", "The local byte budget.", registry=r)
         self.redis_errors = Counter(
