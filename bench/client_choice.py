@@ -1,8 +1,9 @@
 """Which HTTP client, JSON library and validator the router's hot path uses, by measurement.
 
 Runs the fast fake upstream (bench/fake_upstream.py) in a child process, then in this process:
-1. the same 3000 sequential POSTs through httpx.AsyncClient and aiohttp.ClientSession (keep-alive),
-   and 64-way concurrent batches, reporting microseconds per request;
+1. the same 3000 sequential POSTs through httpx.AsyncClient, aiohttp.ClientSession and the router's
+   lean client (runtime/http1.py), all keep-alive, and 64-way concurrent batches, reporting
+   microseconds per request (wall) and CPU microseconds per request (this process);
 2. json vs orjson: decode a typical chat request and encode it back;
 3. pydantic (runtime.schema.ChatRequest, strict) vs msgspec (an equivalent Struct): validate it.
 Run: .venv/bin/python bench/client_choice.py   (results go to docs/benchmarks.md by hand)
@@ -17,8 +18,9 @@ import sys
 import time
 from typing import Any
 
-import msgspec
 import orjson
+
+from runtime.http1 import Http1Client
 
 N = 3000
 CONCURRENT = 64
@@ -32,19 +34,6 @@ REQUEST = {
     "temperature": 0.2,
 }
 RAW = orjson.dumps(REQUEST)
-
-
-class Msg(msgspec.Struct, forbid_unknown_fields=False):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-
-class Req(msgspec.Struct, forbid_unknown_fields=False):
-    messages: list[Msg]
-    model: str | None = None
-    stream: bool = False
-    max_tokens: int | None = None
-    temperature: float | None = None
 
 
 def per_call_us(fn: Any, n: int = 20000) -> float:
@@ -62,10 +51,11 @@ async def clients(url: str) -> dict[str, float]:
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENT)) as hc:
         for _ in range(200):
             await hc.post(url, content=RAW)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(N):
             _ = (await hc.post(url, content=RAW)).content
         out["httpx sequential"] = (time.perf_counter() - t0) / N * 1e6
+        out["httpx sequential, CPU"] = (time.process_time() - c0) / N * 1e6
         t0 = time.perf_counter()
         for _ in range(N // CONCURRENT):
             await asyncio.gather(*(hc.post(url, content=RAW) for _ in range(CONCURRENT)))
@@ -78,14 +68,32 @@ async def clients(url: str) -> dict[str, float]:
 
         for _ in range(200):
             await one()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(N):
             await one()
         out["aiohttp sequential"] = (time.perf_counter() - t0) / N * 1e6
+        out["aiohttp sequential, CPU"] = (time.process_time() - c0) / N * 1e6
         t0 = time.perf_counter()
         for _ in range(N // CONCURRENT):
             await asyncio.gather(*(one() for _ in range(CONCURRENT)))
         out["aiohttp 64-concurrent"] = (time.perf_counter() - t0) / (N // CONCURRENT * CONCURRENT) * 1e6
+    lean = Http1Client()
+
+    async def lean_one() -> tuple[int, bytes]:
+        return await lean.request(b"POST", url, {"Content-Type": "application/json"}, RAW, timeout_s=60)
+
+    for _ in range(200):
+        await lean_one()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(N):
+        await lean_one()
+    out["lean http1 sequential"] = (time.perf_counter() - t0) / N * 1e6
+    out["lean http1 sequential, CPU"] = (time.process_time() - c0) / N * 1e6
+    t0 = time.perf_counter()
+    for _ in range(N // CONCURRENT):
+        await asyncio.gather(*(lean_one() for _ in range(CONCURRENT)))
+    out["lean http1 64-concurrent"] = (time.perf_counter() - t0) / (N // CONCURRENT * CONCURRENT) * 1e6
+    lean.close()
     return out
 
 
@@ -93,15 +101,32 @@ def codecs() -> dict[str, float]:
     from runtime.schema import ChatRequest
 
     payload = json.loads(RAW)
-    return {
+    out = {
         "json.loads": per_call_us(lambda: json.loads(RAW)),
         "orjson.loads": per_call_us(lambda: orjson.loads(RAW)),
         "json.dumps": per_call_us(lambda: json.dumps(payload).encode()),
         "orjson.dumps": per_call_us(lambda: orjson.dumps(payload)),
         "pydantic validate (dict)": per_call_us(lambda: ChatRequest.model_validate(payload)),
-        "msgspec convert (dict)": per_call_us(lambda: msgspec.convert(payload, Req)),
-        "msgspec decode (bytes)": per_call_us(lambda: msgspec.json.decode(RAW, type=Req)),
     }
+    try:
+        import msgspec  # not a dependency: the comparison runs where it is installed
+    except ImportError:
+        return out
+
+    class Msg(msgspec.Struct, forbid_unknown_fields=False):  # type: ignore[misc]
+        role: str
+        content: str | list[dict[str, Any]] | None = None
+
+    class Req(msgspec.Struct, forbid_unknown_fields=False):  # type: ignore[misc]
+        messages: list[Msg]
+        model: str | None = None
+        stream: bool = False
+        max_tokens: int | None = None
+        temperature: float | None = None
+
+    out["msgspec convert (dict)"] = per_call_us(lambda: msgspec.convert(payload, Req))
+    out["msgspec decode (bytes)"] = per_call_us(lambda: msgspec.json.decode(RAW, type=Req))
+    return out
 
 
 def main() -> None:

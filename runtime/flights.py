@@ -8,6 +8,14 @@ answer parameters). The caller whose call ran gets its Outcome (its cost, its ca
 other caller gets the same body with `x-frugal-shared: 1` and `x-frugal-cost-usd: 0` (nothing was
 called for it, nothing is charged) and no cache store, so the cache is written once.
 
+Streams are shared the same way (`SingleFlight.stream`), keyed by the exact key and whether the
+caller asked for the usage chunk: the first caller's call runs in the flight's own task; every
+caller (the first included) listens to its fan-out, a late one from the first chunk. Riders get
+`x-frugal-shared: 1`, `x-frugal-cost-usd-max: 0` and the closing cost comment at 0. The call goes
+on while any listener is left (the first caller hanging up mid-answer does not cut the others);
+a disconnect of the first caller before the first chunk makes each rider ask for itself. The
+whole answer is stored once, by the flight, after the last chunk.
+
 `store_when_done(stream, answer, store)` wraps a stream's Outcome: once the client has been sent
 the whole stream and it ended normally, the assembled answer is stored (in a task: the end of the
 stream never waits for the cache).
@@ -25,10 +33,14 @@ from runtime.disconnect import ClientDisconnected
 from runtime.pipeline import Call, Outcome, dispatch
 from runtime.state import Runtime
 
+COST_COMMENT = b": x-frugal-cost-usd="
+
 
 async def dispatch_shared(rt: Runtime, call: Call, creq: CacheRequest, cache_mode: str) -> Outcome:
-    if call.stream or cache_mode != "default" or not is_deterministic(creq.params):
+    if cache_mode != "default" or not is_deterministic(creq.params):
         return await dispatch(rt, call)
+    if call.stream:
+        return await _shared_stream(rt, call, creq)
     ran: list[Outcome] = []
     led: list[bool] = []
 
@@ -49,6 +61,66 @@ async def dispatch_shared(rt: Runtime, call: Call, creq: CacheRequest, cache_mod
         return outcome
     headers = {**outcome.headers, "x-frugal-shared": "1", "x-frugal-cost-usd": "0"}
     return Outcome(headers, body=outcome.body, tier=outcome.tier)
+
+
+async def _shared_stream(rt: Runtime, call: Call, creq: CacheRequest) -> Outcome:
+    led: list[bool] = []
+
+    async def run() -> AsyncIterator[Outcome | bytes]:
+        led.append(True)
+        outcome = await dispatch(rt, call)
+        assert outcome.stream is not None, "a streamed call answers with a stream"
+        stream = outcome.stream
+        try:
+            yield outcome  # the head: headers and tier, before any chunk
+            async for chunk in stream:
+                yield chunk
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()  # settles the charge and closes the upstream, however the flight ends
+        body = outcome.answer() if outcome.answer is not None else None
+        if body is not None and outcome.tier is not None:
+            await rt.cache.store(creq, body, outcome.tier)  # once per upstream call, whoever asked
+
+    key = f"{exact_key(creq)}:stream:{int(call.include_usage)}"
+    items = rt.gateway.flights.stream(key, run)
+    try:
+        head = await items.__anext__()
+    except ClientDisconnected:
+        if led:
+            raise
+        return await dispatch(rt, call)  # the first caller went away before its answer began
+    assert isinstance(head, Outcome), "a flight's first item is its head"
+    chunks = _chunks(items)
+    if led:
+        return Outcome(head.headers, stream=chunks, tier=head.tier)
+    headers = {**head.headers, "x-frugal-shared": "1", "x-frugal-cost-usd-max": "0"}
+    return Outcome(headers, stream=_as_rider(chunks), tier=head.tier)
+
+
+async def _chunks(items: AsyncIterator[Outcome | bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for item in items:
+            assert isinstance(item, bytes), "only the head is not a chunk"
+            yield item
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()  # leave the fan-out now: the last listener leaving ends the call
+
+
+async def _as_rider(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A rider was charged nothing: its closing cost comment says so."""
+    try:
+        async for chunk in chunks:
+            if chunk.startswith(COST_COMMENT):
+                chunk = COST_COMMENT + b"0" + chunk[chunk.index(b"\n\n") :]
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class StoredWhenDone:

@@ -199,7 +199,7 @@ class Gateway:
     continuations: Counter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     flights: SingleFlight[str, Any] = field(default_factory=SingleFlight)
-    """Identical deterministic whole answers in flight share one call (runtime/flights.py)."""
+    """Identical deterministic requests in flight share one call, whole or streamed (runtime/flights.py)."""
     trigger_drain: Callable[[], asyncio.Task[None]] | None = None
 
     def gate(self, tier: str) -> Gate:

@@ -191,6 +191,57 @@ async def test_identical_deterministic_requests_in_flight_make_one_upstream_call
     assert later.headers["x-frugal-cache"] == "hit-exact", "the answer was stored once and is now a cache hit"
 
 
+async def test_identical_deterministic_streams_in_flight_share_one_upstream_stream_and_each_caller_gets_all_of_it(
+    tmp_path: Path,
+) -> None:
+    a = InProcessLlama("replica-a")
+    a.slots = 8
+    a.mode, a.delay = "slow", 0.2
+    body = {**CHAT, "temperature": 0, "stream": True}
+    async with in_process(config([replicated(a)], tmp_path), a) as router:
+        rs = await asyncio.gather(*(router.client.post("/v1/chat/completions", json=body) for _ in range(5)))
+        await asyncio.sleep(0.2)  # the flight stores the answer after its last chunk
+        later = await router.client.post("/v1/chat/completions", json={**body, "stream": False})
+        flights = router.rt.gateway.flights
+    assert all(r.status_code == 200 for r in rs), f"every caller is answered: {[r.status_code for r in rs]}"
+    assert len(a.requests) == 1, f"5 identical streams in flight made {len(a.requests)} upstream call(s), not 1"
+    texts = {text_of(sse_chunks(r.content)) for r in rs}
+    assert texts == {"Hello!"}, f"every caller got the whole text, once: {texts}"
+    assert all(r.content.rstrip().endswith(b"data: [DONE]") for r in rs), "every stream ends normally"
+    riders = [r for r in rs if r.headers.get("x-frugal-shared") == "1"]
+    assert len(riders) == 4, f"4 rode on the one stream, got {len(riders)}"
+    assert all(r.headers["x-frugal-cost-usd-max"] == "0" for r in riders), "a rider reserves nothing"
+    assert all(b": x-frugal-cost-usd=0\n\n" in r.content for r in riders), "a rider's closing cost comment says 0"
+    payer = next(r for r in rs if r.headers.get("x-frugal-shared") is None)
+    paid = re.search(rb": x-frugal-cost-usd=([0-9.]+)", payer.content)
+    assert paid is not None and Decimal(paid.group(1).decode()) > 0, "the caller whose call ran is charged"
+    assert flights.calls == 1 and flights.shared == 4, f"one flight, four riders ({flights.calls}, {flights.shared})"
+    assert later.headers["x-frugal-cache"] == "hit-exact", "the shared stream was stored once and now answers"
+
+
+async def test_a_shared_stream_goes_on_for_the_riders_when_the_first_caller_hangs_up(tmp_path: Path) -> None:
+    a = InProcessLlama("replica-a")
+    a.slots = 8
+    a.mode, a.delay = "slow", 0.3
+    body = {**CHAT, "temperature": 0, "stream": True}
+    async with in_process(config([replicated(a)], tmp_path), a) as router:
+
+        async def first_then_hang_up() -> None:
+            async with router.client.stream("POST", "/v1/chat/completions", json=body) as r:
+                async for _ in r.aiter_bytes():
+                    return  # gone after the first bytes
+
+        leaving = asyncio.create_task(first_then_hang_up())
+        await asyncio.sleep(0.05)  # the first caller's flight is under way
+        riders = await asyncio.gather(*(router.client.post("/v1/chat/completions", json=body) for _ in range(2)))
+        await leaving
+    assert len(a.requests) == 1, f"the riders joined the first caller's stream: {len(a.requests)} upstream calls"
+    for r in riders:
+        assert r.status_code == 200 and text_of(sse_chunks(r.content)) == "Hello!", (
+            f"a rider got the whole answer although the first caller left: {r.status_code} {r.content[:200]!r}"
+        )
+
+
 async def test_a_sampled_request_is_never_shared(tmp_path: Path) -> None:
     a = InProcessLlama("replica-a")
     a.slots = 8

@@ -74,7 +74,9 @@ def _continuations(metrics: str) -> float:
 
 
 async def _stream(client: httpx.AsyncClient, texts: list[str], i: int, events: list[list[bytes]]) -> None:
-    async with client.stream("POST", "/v1/chat/completions", json=COUNT) as r:
+    # A seed of its own per stream: at temperature 0 it changes nothing in the text, but it makes the
+    # 16 requests distinct, so single-flight does not merge them into one upstream stream.
+    async with client.stream("POST", "/v1/chat/completions", json={**COUNT, "seed": i}) as r:
         assert r.status_code == 200, f"stream {i} was admitted ({r.status_code})"
         buf = b""
         async for data in r.aiter_bytes():
@@ -197,7 +199,8 @@ def test_sigterm_drains_the_router_drops_no_request_in_flight_refuses_new_ones_a
 
         def stream(i: int) -> None:
             try:
-                with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=120) as r:
+                # Distinct seeds: two requests in flight, not one shared stream (single-flight).
+                with httpx.stream("POST", url + "/v1/chat/completions", json={**body, "seed": i}, timeout=120) as r:
                     for data in r.iter_bytes():
                         results[i] += data
                         started[i].set()
