@@ -659,7 +659,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 def resolve_local_models(cfg: StackConfig, root: Path = PROJECT_DIR) -> tuple[StackConfig, list[str]]:
     """Fill in sha256, size and shape of every local GGUF (plan time), checking a pinned digest."""
-    from infra.serving_sizing import GgufError, digest_cache_path, file_digest, gguf_shape
+    from infra.serving_sizing import digest_cache_path, file_digest, gguf_shape
 
     if cfg.serving is None:
         return cfg, []
@@ -680,6 +680,9 @@ def resolve_local_models(cfg: StackConfig, root: Path = PROJECT_DIR) -> tuple[St
             )
             tiers.append(tier)
             continue
+        # Imported only for a local file: it loads the gguf library, which other stacks never need.
+        from infra.gguf_file import GgufError
+
         try:
             layers, kv_heads, head_dim = gguf_shape(path)
         except (GgufError, OSError) as exc:

@@ -42,7 +42,7 @@ from infra.platform_values import (
     system_node_selector,
 )
 from infra.registrations import COST_OUTPUT, cost_summary_output, expected_cost_output, record_registrations
-from infra.serving_manifests import MODEL_SERVICE_ACCOUNT, NODE_CACHE_DIR
+from infra.serving_models import MODEL_SERVICE_ACCOUNT, NODE_CACHE_DIR
 
 STACK_TAG_KEY = "frugal-stack"
 

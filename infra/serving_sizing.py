@@ -1,4 +1,4 @@
-"""Model arithmetic for the serving tiers: digests, the GGUF header, KV-cache bytes, memory per pod.
+"""Model arithmetic for the serving tiers: digests, the GGUF attention shape, KV-cache bytes, memory per pod.
 
 Pure (no Pulumi import). Used by config validation (a model must fit its pool's GPUs), by the
 manifests (memory requests) and by the tests.
@@ -23,11 +23,10 @@ import hashlib
 import json
 import math
 import os
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from infra.advisor.facts import ModelFacts, repeat
 from infra.advisor.memory import MemoryPlan, kv_cache
@@ -126,87 +125,39 @@ def file_digest(path: Path, cache: Path | None = None) -> tuple[str, int]:
 
 
 # --- the GGUF header ---------------------------------------------------------------------------
-# Only the key/value metadata is read (the tensor table and data are skipped), so a 40 GB file
-# costs the same as a small one. Layout: magic "GGUF", version u32, tensor count u64, kv count u64,
-# then per key: string key, u32 value type, value. Strings are u64 length + bytes.
-
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_STRING, _ARRAY = 8, 9
-
-
-class GgufError(ValueError):
-    """Not a GGUF file, or one without the attention layout the KV cache is sized from."""
-
-
-def _read(f: BinaryIO, fmt: str) -> int | float | bool:
-    size = struct.calcsize(fmt)
-    data = f.read(size)
-    if len(data) != size:
-        raise GgufError("the file ends inside its header")
-    value: int | float | bool = struct.unpack(fmt, data)[0]
-    return value
-
-
-def _string(f: BinaryIO) -> str:
-    n = int(_read(f, "<Q"))
-    return f.read(n).decode("utf-8", errors="replace")
-
-
-def _value(f: BinaryIO, vtype: int) -> object:
-    if vtype in _SCALARS:
-        return _read(f, _SCALARS[vtype])
-    if vtype == _STRING:
-        return _string(f)
-    if vtype == _ARRAY:
-        etype, count = int(_read(f, "<I")), int(_read(f, "<Q"))
-        if etype == _STRING:
-            for _ in range(count):
-                f.seek(int(_read(f, "<Q")), os.SEEK_CUR)
-        elif etype in _SCALARS:
-            f.seek(struct.calcsize(_SCALARS[etype]) * count, os.SEEK_CUR)
-        else:
-            raise GgufError(f"unsupported array element type {etype}")
-        return None
-    raise GgufError(f"unknown value type {vtype}")
-
-
-def gguf_metadata(path: Path) -> dict[str, object]:
-    """The scalar and string metadata of a GGUF file (arrays are skipped)."""
-    with path.open("rb") as f:
-        if f.read(4) != b"GGUF":
-            raise GgufError(f"{path} is not a GGUF file (no GGUF magic)")
-        version = int(_read(f, "<I"))
-        if version < 2:
-            raise GgufError(f"{path}: GGUF version {version} predates 64-bit counts; fix: convert it with llama.cpp")
-        _read(f, "<Q")
-        count = int(_read(f, "<Q"))
-        out: dict[str, object] = {}
-        for _ in range(count):
-            key = _string(f)
-            value = _value(f, int(_read(f, "<I")))
-            if value is not None:
-                out[key] = value
-        return out
 
 
 def gguf_shape(path: Path) -> tuple[int, int, int]:
-    """(layers, kv_heads, head_dim) from a GGUF header."""
-    meta = gguf_metadata(path)
-    arch = meta.get("general.architecture")
-    if not isinstance(arch, str):
-        raise GgufError(f"{path}: no general.architecture in the header")
+    """(layers, kv_heads, head_dim) from a GGUF header; per-layer KV head counts give their maximum.
 
-    def number(key: str) -> int | None:
-        value = meta.get(f"{arch}.{key}")
+    Raises infra.gguf_file.GgufError when the file is not GGUF or lacks the attention layout.
+    """
+    # Imported here: the gguf library loads numpy and its tables, which only a local model needs.
+    from gguf.constants import Keys
+
+    from infra.gguf_file import GgufError, read_gguf_file
+
+    meta = read_gguf_file(path)
+    arch = meta.architecture
+    if arch is None:
+        raise GgufError(f"{path}: no general.architecture in the header; fix: point to a llama.cpp language model")
+
+    def number(template: str) -> int | None:
+        value = meta.arch_value(template)
+        if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return int(max(value))
         return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-    layers, heads = number("block_count"), number("attention.head_count")
-    kv_heads = number("attention.head_count_kv") or heads
-    head_dim = number("attention.key_length")
-    if head_dim is None and heads and (width := number("embedding_length")):
+    layers, heads = number(Keys.LLM.BLOCK_COUNT), number(Keys.Attention.HEAD_COUNT)
+    kv_heads = number(Keys.Attention.HEAD_COUNT_KV) or heads
+    head_dim = number(Keys.Attention.KEY_LENGTH)
+    if head_dim is None and heads and (width := number(Keys.LLM.EMBEDDING_LENGTH)):
         head_dim = width // heads
     if not layers or not kv_heads or not head_dim:
-        raise GgufError(f"{path}: the {arch} header lacks block_count / head counts / key length")
+        raise GgufError(
+            f"{path}: the {arch} header lacks block_count / head counts / key length, which size the KV cache; "
+            "fix: point to a llama.cpp language model, or state model.shape in the config"
+        )
     return layers, kv_heads, head_dim
 
 

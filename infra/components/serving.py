@@ -20,8 +20,10 @@ import yaml
 
 from infra.components._base import TOKEN_PREFIX, ComponentArgs, InputStr
 from infra.config import StackConfig
+from infra.serving_common import ServingInputs
 from infra.serving_gateway import router_config
-from infra.serving_manifests import ServingInputs, all_manifests, tenant_keys_secret
+from infra.serving_gateway_objects import tenant_keys_secret
+from infra.serving_manifests import all_manifests
 
 IMAGE, ROLE, REDIS, CONFIG_SHA = "__FRUGAL_IMAGE__", "__FRUGAL_ROLE__", "__FRUGAL_REDIS__", "__FRUGAL_CONFIG_SHA__"
 

@@ -9,8 +9,10 @@ from typing import Any
 import yaml
 
 from infra.config import StackConfig, parse
+from infra.serving_common import ServingInputs
 from infra.serving_gateway import router_config
-from infra.serving_manifests import ServingInputs, all_manifests, tenant_keys_secret
+from infra.serving_gateway_objects import tenant_keys_secret
+from infra.serving_manifests import all_manifests
 from tests.fakes import stack_values
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/frugal-llm-dev-runtime@sha256:" + "ab" * 32

@@ -16,11 +16,11 @@ import yaml
 
 from infra.config import StackConfig
 from infra.schedule import cron_recurrence, end_cron_recurrence
+from infra.serving_common import SPOT_NOTICE_SECONDS
 from infra.serving_gateway import replica_price, router_config
-from infra.serving_manifests import (
+from infra.serving_models import (
     CACHE_MOUNT,
     LIFECYCLE_LABEL,
-    SPOT_NOTICE_SECONDS,
     fetch_args,
     llama_server_args,
     model_server_deployment,
@@ -278,8 +278,8 @@ def test_the_schema_check_is_not_vacuous():
 
 def test_the_manifests_select_nodes_by_the_labels_the_node_pools_register():
     from infra.components.gpu_node_pool import LIFECYCLE_LABEL as POOL_LIFECYCLE_LABEL
-    from infra.platform_values import SYSTEM_NODE_LABEL
-    from infra.serving_manifests import GPU_POOL_LABEL, ServingInputs
+    from infra.platform_values import GPU_POOL_LABEL, SYSTEM_NODE_LABEL
+    from infra.serving_common import ServingInputs
 
     assert LIFECYCLE_LABEL == POOL_LIFECYCLE_LABEL, "spot/on-demand affinity reads the label the user data sets"
     assert GPU_POOL_LABEL == "frugal.dev/pool", "the pool label gpu_node_pool.py puts on every GPU node"

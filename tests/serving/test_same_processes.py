@@ -28,8 +28,10 @@ import openai
 import pytest
 import yaml
 
+from infra.serving_common import IMAGE_PYTHON
 from infra.serving_gateway import per_1k, replica_price, router_config, tier_url
-from infra.serving_manifests import CACHE_MOUNT, IMAGE_LLAMA_SERVER, IMAGE_PYTHON, KEYS_FILE
+from infra.serving_gateway_objects import KEYS_FILE
+from infra.serving_models import CACHE_MOUNT, IMAGE_LLAMA_SERVER
 from runtime.assets import AssetError, llama_server_binary
 from tests.serving.manifests import find, manifests_for, stack
 from tests.serving.s3_server import CountingMotoServer, local_s3
