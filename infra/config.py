@@ -553,6 +553,8 @@ class GatewayTenant(_Model):
     monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
     allowed_tiers: list[str] | None = None
     semantic_cache: bool = False
+    priority: int = Field(default=0, ge=-100, le=100)
+    """Place in a full tier's admission queue: higher first (interactive over batch)."""
 
 
 class GatewayConfig(_Model):

@@ -166,6 +166,7 @@ def router_config(
                 ),
                 **({"allowed_tiers": list(tenant.allowed_tiers)} if tenant.allowed_tiers is not None else {}),
                 "semantic_cache": tenant.semantic_cache,
+                "priority": tenant.priority,
             }
             for tenant in serving.gateway.tenants
         ],

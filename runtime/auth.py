@@ -26,6 +26,8 @@ class TenantInfo:
     monthly_budget_usd: Decimal | None
     allowed_tiers: frozenset[str] | None
     semantic_cache: bool
+    priority: int = 0
+    """Place in a tier's admission queue when the tier is full (runtime/admission.py)."""
 
     @property
     def has_budget(self) -> bool:
@@ -57,6 +59,7 @@ class KeyStore:
                 t.monthly_budget_usd,
                 frozenset(t.allowed_tiers) if t.allowed_tiers is not None else None,
                 t.semantic_cache,
+                t.priority,
             )
             self.tenants[t.name] = info
             for k in t.keys:

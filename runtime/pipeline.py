@@ -181,7 +181,7 @@ class AttemptScope:
 async def _attempt(rt: Runtime, call: Call, tier: TierState, bound: Bound) -> Outcome:
     now = rt.clock.monotonic
     gate = rt.gateway.gate(tier.name)
-    permit = await gate.admit(call.receive)  # Rejected / TierAsleep (Retry-After); ClientDisconnected
+    permit = await gate.admit(call.receive, call.tenant.priority)  # Rejected / TierAsleep; ClientDisconnected
     reservation = reserved(rt.budget, call.tenant, bound.worst_case(tier.price))
     # The permit and the in-flight count are taken before the reservation is awaited, so a burst
     # cannot pass admission while its reservations are pending.

@@ -177,6 +177,9 @@ class Tenant(_Model):
     monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
     allowed_tiers: list[str] | None = Field(default=None, description="None = every tier")
     semantic_cache: bool = False
+    priority: int = Field(
+        default=0, ge=-100, le=100, description="place in a tier's admission queue: higher first, FIFO within one"
+    )
 
 
 class BudgetStoreSettings(_Model):

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from runtime.accounting import TierPrice, prompt_token_bound
-from tests.runtime.conftest import KEY_A, config
+from tests.runtime.conftest import KEY_A, KEY_B, config
 from tests.runtime.inprocess import InProcessLlama, in_process
 
 pytestmark = pytest.mark.anyio
@@ -112,6 +112,34 @@ async def test_ten_times_more_requests_than_slots_and_queue_get_429_with_retry_a
     assert all(int(r.headers["retry-after"]) >= 1 for r in refused), "every refusal says when to come back"
     assert len(a.requests) + len(b.requests) == 4, "refused requests never reach a replica"
     assert queued == 0, "the queue is empty afterwards"
+
+
+async def test_a_full_tier_grants_its_next_free_slot_to_the_higher_priority_tenant_first(tmp_path: Path) -> None:
+    a = InProcessLlama("replica-a")
+    a.slots = 1
+    a.mode, a.delay = "slow", 0.2
+    people = [
+        {"name": "batch", "keys": [{"key": KEY_A}], "priority": 0},
+        {"name": "interactive", "keys": [{"key": KEY_B}], "priority": 10},
+    ]
+    order: list[str] = []
+    async with in_process(config([replicated(a)], tmp_path, tenants=people), a) as router:
+
+        async def ask(key: str, who: str) -> int:
+            r = await router.client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"})
+            order.append(who)
+            return r.status_code
+
+        holder = asyncio.create_task(ask(KEY_A, "holder"))
+        await asyncio.sleep(0.05)  # the one slot is taken
+        low = asyncio.create_task(ask(KEY_A, "batch"))
+        await asyncio.sleep(0.05)  # the batch request queues first
+        high = asyncio.create_task(ask(KEY_B, "interactive"))
+        statuses = await asyncio.gather(holder, low, high)
+    assert statuses == [200, 200, 200], f"everyone is served in the end: {statuses}"
+    assert order == ["holder", "interactive", "batch"], (
+        f"the interactive tenant, queued later with a higher priority, gets the freed slot first: {order}"
+    )
 
 
 async def test_a_tier_at_zero_replicas_queues_until_one_is_ready_and_else_answers_503_with_retry_after(
