@@ -39,8 +39,9 @@ from runtime.cache.protocol import NullCache, ResponseCache
 from runtime.clock import SYSTEM_CLOCK, Clock
 from runtime.disconnect import ClientDisconnected
 from runtime.errors import RETRY_STATUSES, BudgetExceeded, FrugalError, error_body, error_for_status
-from runtime.gateway import ROUTES as GATEWAY_ROUTES
-from runtime.gateway import DrainGuard, build_gateway, install_drain
+from runtime.gateway import build_gateway, install_drain
+from runtime.gateway_http import ROUTES as GATEWAY_ROUTES
+from runtime.gateway_http import DrainGuard
 from runtime.metrics import NO_TIER, Metrics
 from runtime.relay import CLIENT_CLOSED
 from runtime.routes import ROUTES
