@@ -12,7 +12,7 @@ would look).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -108,10 +108,11 @@ class OnnxEmbedder:
         return np.asarray(pooled / norms, dtype=np.float32)
 
 
-def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 8) -> np.ndarray:
+def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 4) -> np.ndarray:
     """Embed texts in groups of similar length: a batch is padded to its longest text, so mixing a
-    long text into short ones wastes compute (measured: sorted groups of 8 run ~2x the throughput
-    of one-by-one calls, unsorted batches barely beat them; docs/benchmarks.md)."""
+    long text into short ones wastes compute. Measured on QQP questions (docs/benchmarks.md):
+    batches of 16 in sorted groups of 4 beat groups of 8 and 16 (one group of 16 is slower than
+    one-by-one calls); unsorted batches barely beat one-by-one calls."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for start in range(0, len(order), group):
@@ -121,51 +122,100 @@ def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 8) 
 
 
 class MicroBatcher:
-    """Merges concurrent `embed_one` calls into one model run.
+    """Merges concurrent `embed_one` calls into shared model runs, up to `max_in_flight` at once.
 
-    The first request waits at most `max_wait_s` for companions (less if `max_batch` are queued);
-    the batch then runs in a worker thread so the event loop keeps serving, and requests that
-    arrive meanwhile form the next batch.
+    No fixed wait: a call that finds a free slot starts a batch at once (a lone client pays only its
+    own model run); calls that arrive while every slot is busy queue, and the queue (at most
+    `max_batch` of it) becomes the next batch when a slot frees. So batches grow with load and
+    nothing waits for companions that may never come. Each batch is length-sorted into groups of
+    `group` (`embed_grouped`) and runs in a worker thread; onnxruntime releases the GIL, so
+    `max_in_flight` batches use that many cores while the event loop keeps serving.
+
+    `max_wait_s` > 0 restores a wait: a batch smaller than `max_batch` starts only after its first
+    call has waited that long (trades a lone call's latency for larger batches).
+
+    A batch whose model run fails fails its own waiting calls with the model's error; it never
+    hangs them, and the next batch still runs. Not thread-safe: use it from one event loop.
     """
 
     def __init__(
-        self, embedder: OnnxEmbedder, *, max_batch: int = 32, max_wait_s: float = 0.002, group: int = 8
+        self,
+        embedder: OnnxEmbedder,
+        *,
+        max_batch: int = 16,
+        max_in_flight: int = 2,
+        group: int = 4,
+        max_wait_s: float = 0.0,
     ) -> None:
+        if max_batch < 1 or max_in_flight < 1 or group < 1 or max_wait_s < 0:
+            raise ValueError(
+                f"MicroBatcher needs max_batch, max_in_flight, group >= 1 and max_wait_s >= 0; got "
+                f"{max_batch=}, {max_in_flight=}, {group=}, {max_wait_s=}"
+            )
         self._embedder = embedder
-        self._group = group
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._group = group
         self._max_wait_s = max_wait_s
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
-        self._full = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._waited = False
+        self.in_flight = 0
+        """Batches running now."""
+        self.peak_in_flight = 0
+        """The most batches that ever ran at once."""
         self.batches = 0
+        """Model runs that completed (with or without an error)."""
         self.items = 0
+        """Calls those runs answered."""
 
     async def embed_one(self, text: str) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
-        if len(self._pending) >= self._max_batch:
-            self._full.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._kick()
         return await future
 
-    async def _run(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._full.wait(), self._max_wait_s)
-        self._full.clear()
-        while self._pending:
+    def _kick(self) -> None:
+        """Start batches while there is work and a free slot."""
+        while self._pending and self.in_flight < self._max_in_flight:
+            # a caller that gave up (cancelled) while queued costs no model time
+            self._pending = [(t, f) for t, f in self._pending if not f.done()]
+            if not self._pending:
+                return
+            if self._max_wait_s > 0 and not self._waited and len(self._pending) < self._max_batch:
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(self._max_wait_s, self._wait_over)
+                return
+            self._waited = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            try:
-                texts = [text for text, _ in batch]
-                vectors = await asyncio.to_thread(embed_grouped, self._embedder, texts, self._group)
-            except Exception as exc:  # the model failing must fail the waiting lookups, not hang them
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            run = asyncio.get_running_loop().run_in_executor(
+                None, embed_grouped, self._embedder, [text for text, _ in batch], self._group
+            )
+            run.add_done_callback(functools.partial(self._finish, batch))
+
+    def _wait_over(self) -> None:
+        self._timer = None
+        self._waited = True
+        self._kick()
+
+    def _finish(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]], run: asyncio.Future[np.ndarray]) -> None:
+        self.in_flight -= 1
+        self.batches += 1
+        self.items += len(batch)
+        error = None if run.cancelled() else run.exception()
+        for index, (_, future) in enumerate(batch):
+            if future.done():
                 continue
-            self.batches += 1
-            self.items += len(batch)
-            for (_, future), vector in zip(batch, vectors, strict=True):
-                if not future.done():
-                    future.set_result(vector)
+            if run.cancelled():
+                future.cancel()
+            elif error is not None:
+                # the model failing must fail the waiting lookups, not hang them
+                future.set_exception(error)
+            else:
+                future.set_result(run.result()[index])
+        self._kick()
