@@ -124,15 +124,16 @@ def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 4) 
 class MicroBatcher:
     """Merges concurrent `embed_one` calls into shared model runs, up to `max_in_flight` at once.
 
-    No fixed wait: a call that finds a free slot starts a batch at once (a lone client pays only its
-    own model run); calls that arrive while every slot is busy queue, and the queue (at most
-    `max_batch` of it) becomes the next batch when a slot frees. So batches grow with load and
-    nothing waits for companions that may never come. Each batch is length-sorted into groups of
+    No fixed wait: a call to an idle batcher starts its batch at once (a lone client pays only its
+    own model run); calls that arrive while a batch runs queue, and the queue (at most `max_batch`
+    of it) becomes the next batch at the end of the loop step if a slot is free, else when one
+    frees. So batches grow with load and nothing waits for companions that may never come. Queued
+    and running calls are shared evenly among the slots. Each batch is length-sorted into groups of
     `group` (`embed_grouped`) and runs in a worker thread; onnxruntime releases the GIL, so
     `max_in_flight` batches use that many cores while the event loop keeps serving.
 
-    `max_wait_s` > 0 restores a wait: a batch smaller than `max_batch` starts only after its first
-    call has waited that long (trades a lone call's latency for larger batches).
+    `max_wait_s` > 0 restores a wait: a queue shorter than `max_batch` is released only after its
+    first call has waited that long (trades a lone call's latency for larger batches).
 
     A batch whose model run fails fails its own waiting calls with the model's error; it never
     hangs them, and the next batch still runs. Not thread-safe: use it from one event loop.
@@ -160,6 +161,8 @@ class MicroBatcher:
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._waited = False
+        self._kick_scheduled = False
+        self._items_in_flight = 0
         self.in_flight = 0
         """Batches running now."""
         self.peak_in_flight = 0
@@ -172,31 +175,48 @@ class MicroBatcher:
     async def embed_one(self, text: str) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
-        self._kick()
+        if self.in_flight == 0:
+            self._kick()  # idle: start now, a lone call waits for nobody
+        elif not self._kick_scheduled:
+            # a batch is running: start the next one at the end of this loop step, so calls that
+            # wake up together (the previous batch's clients coming back) share one run
+            self._kick_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_kick)
         return await future
+
+    def _scheduled_kick(self) -> None:
+        self._kick_scheduled = False
+        self._kick()
 
     def _kick(self) -> None:
         """Start batches while there is work and a free slot."""
-        while self._pending and self.in_flight < self._max_in_flight:
-            # a caller that gave up (cancelled) while queued costs no model time
-            self._pending = [(t, f) for t, f in self._pending if not f.done()]
-            if not self._pending:
-                return
-            if self._max_wait_s > 0 and not self._waited and len(self._pending) < self._max_batch:
-                if self._timer is None:
+        # a caller that gave up (cancelled) while queued costs no model time
+        self._pending = [(text, future) for text, future in self._pending if not future.done()]
+        if self._max_wait_s > 0 and not self._waited:
+            if len(self._pending) < self._max_batch:
+                if self._pending and self._timer is None:
                     self._timer = asyncio.get_running_loop().call_later(self._max_wait_s, self._wait_over)
                 return
-            self._waited = False
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            self._waited = True  # a full queue is released at once, as if the wait were over
+        while self._pending and self.in_flight < self._max_in_flight:
+            # share the queued and running work evenly among the slots: taking the whole queue into
+            # one slot leaves a lone returning call to ping-pong through the other in batches of one
+            fair = -(-(len(self._pending) + self._items_in_flight) // self._max_in_flight)
+            size = min(self._max_batch, max(1, fair))
+            batch, self._pending = self._pending[:size], self._pending[size:]
             self.in_flight += 1
+            self._items_in_flight += len(batch)
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             run = asyncio.get_running_loop().run_in_executor(
                 None, embed_grouped, self._embedder, [text for text, _ in batch], self._group
             )
             run.add_done_callback(functools.partial(self._finish, batch))
+        if not self._pending:
+            # the released queue is drained: the next call waits for companions again
+            self._waited = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     def _wait_over(self) -> None:
         self._timer = None
@@ -205,6 +225,7 @@ class MicroBatcher:
 
     def _finish(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]], run: asyncio.Future[np.ndarray]) -> None:
         self.in_flight -= 1
+        self._items_in_flight -= len(batch)
         self.batches += 1
         self.items += len(batch)
         error = None if run.cancelled() else run.exception()

@@ -160,6 +160,22 @@ async def test_at_most_max_in_flight_batches_run_at_once_and_a_batch_holds_at_mo
 
 
 @pytest.mark.anyio
+async def test_a_free_slot_takes_a_fair_share_of_the_queue_not_all_of_it() -> None:
+    model = Gated()
+    batcher = MicroBatcher(model, max_in_flight=2, max_batch=16, group=16)  # type: ignore[arg-type]
+    lone = asyncio.ensure_future(batcher.embed_one("lone"))
+    await model.started(1)
+    others = [asyncio.ensure_future(batcher.embed_one(f"q{i}")) for i in range(9)]
+    await model.started(2)
+    assert len(model.runs[1]) == 5, (
+        f"10 calls over 2 slots: the free slot takes 5 of the 9 queued, not all 9; runs: {model.runs}"
+    )
+    model.gate.set()
+    await asyncio.wait_for(asyncio.gather(lone, *others), 5)
+    assert len(model.runs) == 3 and len(model.runs[2]) == 4, f"the other 4 form the next run: {model.runs}"
+
+
+@pytest.mark.anyio
 async def test_a_failed_model_run_fails_only_its_own_calls_and_the_next_batch_still_runs() -> None:
     model = Gated(fail_on="bad")
     batcher = MicroBatcher(model, max_in_flight=1)  # type: ignore[arg-type]
@@ -192,7 +208,7 @@ async def test_a_caller_that_gives_up_while_queued_costs_no_model_time() -> None
 async def test_a_positive_max_wait_holds_a_small_batch_but_a_full_one_starts_at_once() -> None:
     model = Gated()
     model.gate.set()
-    batcher = MicroBatcher(model, max_batch=3, max_wait_s=30.0)  # type: ignore[arg-type]
+    batcher = MicroBatcher(model, max_batch=3, max_in_flight=1, max_wait_s=30.0)  # type: ignore[arg-type]
     full = asyncio.gather(*(batcher.embed_one(f"q{i}") for i in range(3)))
     await asyncio.wait_for(full, 5)  # a 30 s wait would time this out
     assert model.runs == [["q0", "q1", "q2"]], f"a full batch does not wait: {model.runs}"
