@@ -13,14 +13,15 @@ production cache path and `MicroBatcher`:
 - sequential, 2 ms wait: the same with `embed_max_wait_ms=2` (the former default: a lone lookup
   waited for companions), to show what that wait cost;
 - concurrent-16, micro-batched: 16 lookups in flight with the production settings (a batch starts
-  when a slot is free, one slot per core, batches of at most 16 in length-sorted groups of 4);
+  when a slot is free, one slot per core, batches of at most 16 cut into runs by token count);
 - concurrent-16, one slot: the same with `embed_max_in_flight=1` (batching alone, one core);
 - concurrent-16, unbatched: `embed_max_batch=1` (every embedding alone, one slot per core).
 
 Prints the machine, queries/s per way and round, the medians, and the ratios to sequential.
 Then the model alone (`--raw`): the same queries embedded one by one (1 and 2 intra-op threads),
-in batches of 16 split into length-sorted groups of 4, 8 and 16 (`embed_grouped`), and batches
-on two threads at once: the most any batcher can get out of this model on this machine.
+in batches of 16 as one run, as runs of 4 sorted by characters (the former rule) and as planned
+by `embed_grouped`, and batches on two threads at once: the most any batcher can get out of this
+model on this machine.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 from bench.common import QQP
 from bench.machine import machine
 from runtime.cache.cache import FrugalCache
-from runtime.cache.embedder import OnnxEmbedder, embed_grouped
+from runtime.cache.embedder import OnnxEmbedder
 from runtime.cache.evaluate import load_pairs
 from runtime.cache.protocol import CacheRequest
 from runtime.cache.settings import CacheSettings
@@ -100,11 +101,20 @@ async def concurrent(cache: FrugalCache, queries: list[str], concurrency: int) -
 def raw_shapes(embedder: OnnxEmbedder, two_threads: OnnxEmbedder, queries: list[str], rounds: int) -> dict[str, float]:
     """Queries/s of the model alone, by batch shape (median over rounds, shapes interleaved)."""
 
-    def batches(size: int, group: int, model: OnnxEmbedder = embedder) -> list[Callable[[], Any]]:
+    def planned(size: int, model: OnnxEmbedder = embedder) -> list[Callable[[], Any]]:
+        """Batches of `size` as production runs them: cut into runs by token count (plan_groups)."""
         return [
-            functools.partial(embed_grouped, model, queries[start : start + size], group)
+            functools.partial(model.embed_grouped, queries[start : start + size], size)
             for start in range(0, len(queries), size)
         ]
+
+    def fixed(size: int, group: int) -> list[Callable[[], Any]]:
+        """Batches of `size` sorted by characters and cut into runs of `group` (the former rule)."""
+        calls: list[Callable[[], Any]] = []
+        for start in range(0, len(queries), size):
+            batch = sorted(queries[start : start + size], key=len)
+            calls += [functools.partial(embedder.embed, batch[i : i + group]) for i in range(0, size, group)]
+        return calls
 
     def serial(calls: list[Callable[[], Any]]) -> None:
         for call in calls:
@@ -115,14 +125,14 @@ def raw_shapes(embedder: OnnxEmbedder, two_threads: OnnxEmbedder, queries: list[
             list(pool.map(lambda call: call(), calls))
 
     shapes: dict[str, Callable[[], None]] = {
-        "one_by_one": lambda: serial(batches(1, 1)),
-        "one_by_one_2_intra_op_threads": lambda: serial(batches(1, 1, two_threads)),
-        "batch16_groups4": lambda: serial(batches(16, 4)),
-        "batch16_groups8": lambda: serial(batches(16, 8)),
-        "batch16_groups16": lambda: serial(batches(16, 16)),
-        "one_by_one_2_at_once": lambda: parallel(batches(1, 1)),
-        "batch8_groups4_2_at_once": lambda: parallel(batches(8, 4)),
-        "batch16_groups4_2_at_once": lambda: parallel(batches(16, 4)),
+        "one_by_one": lambda: serial(fixed(1, 1)),
+        "one_by_one_2_intra_op_threads": lambda: serial(planned(1, two_threads)),
+        "batch16_one_run": lambda: serial(fixed(16, 16)),
+        "batch16_runs_of_4_by_characters": lambda: serial(fixed(16, 4)),
+        "batch16_planned": lambda: serial(planned(16)),
+        "one_by_one_2_at_once": lambda: parallel(fixed(1, 1)),
+        "batch8_planned_2_at_once": lambda: parallel(planned(8)),
+        "batch16_planned_2_at_once": lambda: parallel(planned(16)),
     }
     rates: dict[str, list[float]] = {shape: [] for shape in shapes}
     for _ in range(rounds):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -80,7 +81,8 @@ class OnnxEmbedder:
         # The shipped tokenizer.json pads every input to 128 and truncates at 128; sentence-transformers
         # truncates at max_seq_length (256) and pads to the longest in the batch. Do the same.
         self._tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        # Padding is done here (embed_ids), per model run: a run is padded to its own longest text.
+        self._tokenizer.no_padding()
         self._lock = threading.Lock()
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -90,12 +92,41 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), 384) float32, each row of unit length."""
+        return self.embed_ids(self.tokenize(texts))
+
+    def embed_grouped(self, texts: Sequence[str], max_group: int = 16) -> np.ndarray:
+        """`embed` for a batch: runs of similar token counts, at most `max_group` per run, cut where
+        it costs the least (`plan_groups`). A run is padded to its longest text, so mixing a long
+        text into short ones wastes compute, while many tiny runs pay the per-run cost
+        (docs/benchmarks.md). The vectors are the same as `embed`'s."""
+        token_ids = self.tokenize(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        start = 0
+        for end in plan_groups([len(token_ids[i]) for i in order], max_group):
+            idx = order[start:end]
+            out[idx] = self.embed_ids([token_ids[i] for i in idx])
+            start = end
+        return out
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text ([CLS] ... [SEP], truncated at MAX_SEQ_LENGTH), unpadded."""
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return []
         with self._lock:
             encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return [e.ids for e in encodings]
+
+    def embed_ids(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """One model run over tokenized texts, padded to the longest: (len(token_ids), 384)."""
+        if not token_ids:
+            return np.zeros((0, DIM), dtype=np.float32)
+        longest = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), longest), dtype=np.int64)
+        mask = np.zeros((len(token_ids), longest), dtype=np.int64)
+        for row, tokens in enumerate(token_ids):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -108,17 +139,32 @@ class OnnxEmbedder:
         return np.asarray(pooled / norms, dtype=np.float32)
 
 
-def embed_grouped(embedder: OnnxEmbedder, texts: Sequence[str], group: int = 4) -> np.ndarray:
-    """Embed texts in groups of similar length: a batch is padded to its longest text, so mixing a
-    long text into short ones wastes compute. Measured on QQP questions (docs/benchmarks.md):
-    batches of 16 in sorted groups of 4 beat groups of 8 and 16 (one group of 16 is slower than
-    one-by-one calls); unsorted batches barely beat one-by-one calls."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), DIM), dtype=np.float32)
-    for start in range(0, len(order), group):
-        idx = order[start : start + group]
-        out[idx] = embedder.embed([texts[i] for i in idx])
-    return out
+RUN_OVERHEAD_TOKENS = 11
+"""What one model run costs beyond its padded tokens, in tokens: on this model and CPU a run of one
+8-token text took 5.1 ms and 64 tokens 20.2 ms (0.27 ms per token, 2.9 ms more per run), while
+a run of 16 x 8 tokens cost 16 x 8 x 0.27 ms: small runs waste the matrix units (docs/benchmarks.md)."""
+
+
+def plan_groups(lengths: Sequence[int], max_group: int, overhead: float = RUN_OVERHEAD_TOKENS) -> list[int]:
+    """Cut texts sorted by token count into model runs of at most `max_group` that cost the least.
+
+    A run costs `overhead` + rows x its longest text (the rest is padding); returns the end index of
+    each run. Exact (dynamic programming over the cut points, O(n x max_group))."""
+    if any(b < a for a, b in itertools.pairwise(lengths)):
+        raise ValueError("plan_groups needs lengths sorted ascending; sort the texts by token count first")
+    best = [0.0] + [float("inf")] * len(lengths)
+    cut = [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - max_group), end):
+            cost = best[start] + overhead + (end - start) * lengths[end - 1]
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    ends: list[int] = []
+    end = len(lengths)
+    while end > 0:
+        ends.append(end)
+        end = cut[end]
+    return ends[::-1]
 
 
 class MicroBatcher:
@@ -128,8 +174,8 @@ class MicroBatcher:
     own model run); calls that arrive while a batch runs queue, and the queue (at most `max_batch`
     of it) becomes the next batch at the end of the loop step if a slot is free, else when one
     frees. So batches grow with load and nothing waits for companions that may never come. Queued
-    and running calls are shared evenly among the slots. Each batch is length-sorted into groups of
-    `group` (`embed_grouped`) and runs in a worker thread; onnxruntime releases the GIL, so
+    and running calls are shared evenly among the slots. Each batch is cut into length-sorted runs of at
+    most `group` (`OnnxEmbedder.embed_grouped`) and runs in a worker thread; onnxruntime releases the GIL, so
     `max_in_flight` batches use that many cores while the event loop keeps serving.
 
     `max_wait_s` > 0 restores a wait: a queue shorter than `max_batch` is released only after its
@@ -145,7 +191,7 @@ class MicroBatcher:
         *,
         max_batch: int = 16,
         max_in_flight: int = 2,
-        group: int = 4,
+        group: int = 16,
         max_wait_s: float = 0.0,
     ) -> None:
         if max_batch < 1 or max_in_flight < 1 or group < 1 or max_wait_s < 0:
@@ -208,7 +254,7 @@ class MicroBatcher:
             self._items_in_flight += len(batch)
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             run = asyncio.get_running_loop().run_in_executor(
-                None, embed_grouped, self._embedder, [text for text, _ in batch], self._group
+                None, self._embedder.embed_grouped, [text for text, _ in batch], self._group
             )
             run.add_done_callback(functools.partial(self._finish, batch))
         if not self._pending:

@@ -65,8 +65,9 @@ class CacheSettings(BaseModel):
     """Most lookups one embedding run serves (micro-batching; docs/cache.md)."""
     embed_max_in_flight: int | None = Field(default=None, ge=1, le=64)
     """Embedding runs at once, each on one core; None = the machine's cores."""
-    embed_group: int = Field(default=4, ge=1, le=1024)
-    """A batch runs in length-sorted groups of this many (a group is padded to its longest text)."""
+    embed_group: int = Field(default=16, ge=1, le=1024)
+    """Most texts in one model run: a batch is cut into runs by token count where padding and the
+    per-run cost are least (embedder.plan_groups)."""
     embed_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     """0: a lookup that finds a free embedding slot starts at once; > 0: a batch smaller than
     embed_max_batch waits this long for companions (latency traded for larger batches)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cache.embedder import MAX_SEQ_LENGTH, EmbedderUnavailable, MicroBatcher, OnnxEmbedder
+from runtime.cache.embedder import MAX_SEQ_LENGTH, EmbedderUnavailable, MicroBatcher, OnnxEmbedder, plan_groups
 
 
 def test_the_packaged_model_card_asks_for_mean_pooling_normalised_at_256_tokens() -> None:
@@ -54,7 +54,7 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 class Failing:
-    def embed(self, texts):
+    def embed_grouped(self, texts, max_group):
         raise RuntimeError("model crashed")
 
 
@@ -89,7 +89,7 @@ class Gated:
         self.fail_on = fail_on
         self._lock = threading.Condition()
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed_grouped(self, texts: list[str], max_group: int) -> np.ndarray:
         with self._lock:
             self.runs.append(list(texts))
             self.running += 1
@@ -130,7 +130,7 @@ async def test_a_lone_call_starts_its_model_run_at_once_instead_of_waiting_for_c
 @pytest.mark.anyio
 async def test_calls_that_arrive_while_a_batch_runs_share_the_next_model_run() -> None:
     model = Gated()
-    batcher = MicroBatcher(model, max_in_flight=1, max_batch=16, group=16)  # type: ignore[arg-type]
+    batcher = MicroBatcher(model, max_in_flight=1, max_batch=16)  # type: ignore[arg-type]
     first = asyncio.ensure_future(batcher.embed_one("first"))
     await model.started(1)
     others = [asyncio.ensure_future(batcher.embed_one(f"q{i}")) for i in range(5)]
@@ -162,7 +162,7 @@ async def test_at_most_max_in_flight_batches_run_at_once_and_a_batch_holds_at_mo
 @pytest.mark.anyio
 async def test_a_free_slot_takes_a_fair_share_of_the_queue_not_all_of_it() -> None:
     model = Gated()
-    batcher = MicroBatcher(model, max_in_flight=2, max_batch=16, group=16)  # type: ignore[arg-type]
+    batcher = MicroBatcher(model, max_in_flight=2, max_batch=16)  # type: ignore[arg-type]
     lone = asyncio.ensure_future(batcher.embed_one("lone"))
     await model.started(1)
     others = [asyncio.ensure_future(batcher.embed_one(f"q{i}")) for i in range(9)]
@@ -237,3 +237,20 @@ async def test_sixteen_concurrent_calls_on_the_real_model_take_two_runs_with_one
 def test_impossible_batcher_limits_are_refused_with_the_values_named(embedder: OnnxEmbedder) -> None:
     with pytest.raises(ValueError, match="max_in_flight=0"):
         MicroBatcher(embedder, max_in_flight=0)
+
+
+def test_the_run_plan_keeps_equal_lengths_together_and_a_long_outlier_apart() -> None:
+    assert plan_groups([12] * 16, max_group=16) == [16], "equal lengths: one run, no padding, one run's cost"
+    assert plan_groups([12] * 16, max_group=4) == [4, 8, 12, 16], "the plan never exceeds max_group"
+    assert plan_groups([10, 10, 10, 200], max_group=16) == [3, 4], "padding three texts to 200 tokens costs more"
+    assert plan_groups([], max_group=4) == [], "nothing to run"
+    with pytest.raises(ValueError, match="sorted"):
+        plan_groups([5, 3], max_group=4)
+
+
+def test_grouped_vectors_equal_one_by_one_vectors_on_mixed_lengths(embedder: OnnxEmbedder) -> None:
+    texts = ["Hi?", "What is the capital of France?", "x " * 120, "Why?", "How do planes stay up in the air at all?"]
+    grouped = embedder.embed_grouped(texts, max_group=16)
+    single = np.stack([embedder.embed([t])[0] for t in texts])
+    worst = float(np.min(np.sum(grouped * single, axis=1)))
+    assert worst > 0.9999, f"planning runs changes no vector (worst cosine {worst:.6f})"
