@@ -143,6 +143,22 @@ def raw_shapes(embedder: OnnxEmbedder, two_threads: OnnxEmbedder, queries: list[
     return {shape: round(statistics.median(v), 1) for shape, v in rates.items()}
 
 
+def run_cost_ms(embedder: OnnxEmbedder, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds per model run by shape (rows x tokens, a real word's id repeated): what a run
+    costs beyond its tokens (the basis of embedder.RUN_OVERHEAD_TOKENS)."""
+    costs: dict[str, float] = {}
+    for rows, tokens in ((1, 8), (1, 64), (16, 8), (16, 16)):
+        ids = [[101, *([2054] * (tokens - 2)), 102]] * rows
+        embedder.embed_ids(ids)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            embedder.embed_ids(ids)
+            times.append(time.perf_counter() - t0)
+        costs[f"{rows}x{tokens}_tokens"] = round(1000 * statistics.median(times), 2)
+    return costs
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     pairs = load_pairs(QQP)
     stored = pairs.a[: args.stored]
@@ -165,9 +181,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if batcher is not None:
                 mean_batch[way] = round(batcher.items / max(1, batcher.batches), 1)
     medians = {way: statistics.median(v) for way, v in ways.items()}
-    raw = None
+    raw = run_cost = None
     if args.raw:
         raw = raw_shapes(embedder, OnnxEmbedder(intra_op_threads=2), queries, args.rounds)
+        run_cost = run_cost_ms(embedder)
     base = medians["sequential"]
     return {
         "machine": machine(),
@@ -180,6 +197,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "mean_batch_size_of_lookups_last_round": mean_batch,
         "over_sequential": {way: round(m / base, 2) for way, m in medians.items()},
         "model_alone_queries_per_s": raw,
+        "model_run_ms_by_rows_x_tokens": run_cost,
         "model_alone_over_one_by_one": None
         if raw is None
         else {shape: round(r / raw["one_by_one"], 2) for shape, r in raw.items()},
