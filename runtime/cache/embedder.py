@@ -275,15 +275,22 @@ class MicroBatcher:
         self._items_in_flight -= len(batch)
         self.batches += 1
         self.items += len(batch)
-        error = None if run.cancelled() else run.exception()
+        error: BaseException | None = None
+        vectors: np.ndarray | None = None
+        if not run.cancelled():
+            error = run.exception()
+            if error is None:
+                vectors = run.result()
+                if len(vectors) != len(batch):
+                    error = RuntimeError(f"the embedder returned {len(vectors)} vectors for {len(batch)} texts")
         for index, (_, future) in enumerate(batch):
             if future.done():
                 continue
-            if run.cancelled():
-                future.cancel()
-            elif error is not None:
+            if error is not None:
                 # the model failing must fail the waiting lookups, not hang them
                 future.set_exception(error)
+            elif vectors is None:
+                future.cancel()
             else:
-                future.set_result(run.result()[index])
+                future.set_result(vectors[index])
         self._kick()

@@ -190,6 +190,22 @@ async def test_a_failed_model_run_fails_only_its_own_calls_and_the_next_batch_st
     assert batcher.in_flight == 0, "a failed run frees its slot"
 
 
+class Short:
+    def embed_grouped(self, texts: list[str], max_group: int) -> np.ndarray:
+        return np.ones((len(texts) - 1, 384), dtype=np.float32)
+
+
+@pytest.mark.anyio
+async def test_a_model_that_returns_too_few_vectors_fails_the_calls_instead_of_hanging_them() -> None:
+    batcher = MicroBatcher(Short(), max_in_flight=1)  # type: ignore[arg-type]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(batcher.embed_one(f"q{i}") for i in range(4)), return_exceptions=True), 5
+    )
+    assert all(isinstance(r, RuntimeError) and "vectors for" in str(r) for r in results), (
+        f"every call gets an error naming the mismatch: {results}"
+    )
+
+
 @pytest.mark.anyio
 async def test_a_caller_that_gives_up_while_queued_costs_no_model_time() -> None:
     model = Gated()
