@@ -139,11 +139,11 @@ class OnnxEmbedder:
         return np.asarray(pooled / norms, dtype=np.float32)
 
 
-RUN_OVERHEAD_TOKENS = 10
+RUN_OVERHEAD_TOKENS = 11
 """What one model run costs beyond its padded tokens, in tokens. Measured with `bench.embed_batching
 --raw` (docs/benchmarks.md): one 8-token text 4.5 ms, one 64-token text 18.7 ms (0.25 ms per token,
-so ~2.4 ms per run), while 16 x 8 tokens took 33.5 ms (128 x 0.26 ms): a small run wastes the
-matrix kernels, a batch does not."""
+so ~2.4 ms, ~10 tokens, per run; an earlier timing gave 2.9 ms), while 16 x 8 tokens took 33.5 ms
+(128 x 0.26 ms): a small run wastes the matrix kernels, a batch does not."""
 
 
 def plan_groups(lengths: Sequence[int], max_group: int, overhead: float = RUN_OVERHEAD_TOKENS) -> list[int]:
