@@ -64,7 +64,8 @@ class CacheSettings(BaseModel):
     embed_max_batch: int = Field(default=16, ge=1, le=1024)
     """Most lookups one embedding run serves (micro-batching; docs/cache.md)."""
     embed_max_in_flight: int | None = Field(default=None, ge=1, le=64)
-    """Embedding runs at once, each on one core; None = the machine's cores."""
+    """Embedding runs at once, each on one core; None = the cores the process may run on (its
+    affinity mask: under a container CPU limit below the node's cores, set the limit here)."""
     embed_group: int = Field(default=16, ge=1, le=1024)
     """Most texts in one model run: a batch is cut into runs by token count where padding and the
     per-run cost are least (embedder.plan_groups)."""
