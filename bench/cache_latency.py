@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -70,7 +71,7 @@ async def embedding(texts: list[str]) -> OnnxEmbedder:
     rate = 1e9 / np.mean(single)
     print(f"- embedding one query (intra-op threads 1): {pcts(single)}; {rate:.0f} queries/s sequential")
     for concurrency in (8, 32):
-        batcher = MicroBatcher(embedder, max_batch=32, max_wait_s=0.002)
+        batcher = MicroBatcher(embedder, max_in_flight=os.cpu_count() or 1)  # the cache's defaults
         batch = texts[1000 : 1000 + 640]
         s = time.perf_counter()
         for start in range(0, len(batch), concurrency):

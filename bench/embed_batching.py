@@ -5,78 +5,46 @@
 
 Runs the real FrugalCache with the real MiniLM ONNX embedder over QQP questions (data/shared):
 `--stored` questions are cached first, then `--queries` other questions are looked up (semantic
-misses and a few hits: each costs an embedding, candidates and verification). Three ways, side by
-side in one process and interleaved round by round so machine load hits them alike:
+misses and a few hits: each costs an embedding, candidates and verification). Side by side in one
+process, interleaved round by round so machine load hits them alike, every way through the same
+production cache path and `MicroBatcher`:
 
-- sequential: one lookup at a time, as a lone client would send them;
-- concurrent-16, unbatched: 16 lookups in flight, embed_max_batch=1 (each embedding runs alone);
-- concurrent-16, micro-batched: 16 in flight with the production settings (embed_max_batch 32,
-  embed_max_wait_ms 2): concurrent lookups share one model run.
+- sequential: one lookup at a time with the production settings, as a lone client sends them;
+- sequential, 2 ms wait: the same with `embed_max_wait_ms=2` (the former default: a lone lookup
+  waited for companions), to show what that wait cost;
+- concurrent-16, micro-batched: 16 lookups in flight with the production settings (a batch starts
+  when a slot is free, one slot per core, batches of at most 16 cut into runs by token count);
+- concurrent-16, one slot: the same with `embed_max_in_flight=1` (batching alone, one core);
+- concurrent-16, unbatched: `embed_max_batch=1` (every embedding alone, one slot per core).
 
-- concurrent-16, eager (a proposal, defined here, not in runtime/cache): a batch starts as soon as
-  a worker is free instead of after a fixed wait, and two batches may run at once (one per core).
-
-Prints the machine, queries/s per way and round, the medians, and the batched/sequential ratio.
-Then the model alone (`--raw`): the same queries embedded one by one, and in batches of 16 split
-into length-sorted groups of 4, 8 and 16 (`embed_grouped`), to show what batching can gain at most.
+Prints the machine, queries/s per way and round, the medians, and the ratios to sequential.
+Then the model alone (`--raw`): the same queries embedded one by one (1 and 2 intra-op threads),
+in batches of 16 as one run, as runs of 4 sorted by characters (the former rule) and as planned
+by `embed_grouped`, and batches on two threads at once: the most any batcher can get out of this
+model on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.common import QQP
 from bench.machine import machine
 from runtime.cache.cache import FrugalCache
-from runtime.cache.embedder import OnnxEmbedder, embed_grouped
+from runtime.cache.embedder import OnnxEmbedder
 from runtime.cache.evaluate import load_pairs
 from runtime.cache.protocol import CacheRequest
 from runtime.cache.settings import CacheSettings
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer briefly."}
-
-
-class EagerBatcher:
-    """The proposed batcher: no wait when idle; what queues while `workers` batches run forms the next."""
-
-    def __init__(self, embedder: OnnxEmbedder, *, max_batch: int = 16, group: int = 4, workers: int = 2) -> None:
-        self.embedder, self.max_batch, self.group, self.workers = embedder, max_batch, group, workers
-        self.pending: list[tuple[str, asyncio.Future[Any]]] = []
-        self.running = 0
-        self.batches = self.items = 0
-
-    async def embed_one(self, text: str) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append((text, future))
-        self._kick()
-        return await future
-
-    def _kick(self) -> None:
-        while self.pending and self.running < self.workers:
-            batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
-            self.running += 1
-            asyncio.get_running_loop().create_task(self._run(batch))
-
-    async def _run(self, batch: list[tuple[str, asyncio.Future[Any]]]) -> None:
-        try:
-            vectors = await asyncio.to_thread(embed_grouped, self.embedder, [t for t, _ in batch], self.group)
-            self.batches += 1
-            self.items += len(batch)
-            for (_, future), vector in zip(batch, vectors, strict=True):
-                if not future.done():
-                    future.set_result(vector)
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-        finally:
-            self.running -= 1
-            self._kick()
 
 
 def request(text: str) -> CacheRequest:
@@ -92,9 +60,21 @@ def answer(text: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def build(embedder: OnnxEmbedder, stored: list[str], max_batch: int) -> FrugalCache:
-    cache = FrugalCache(CacheSettings(embed_max_batch=max_batch), embedder=embedder)
+WAYS: dict[str, dict[str, Any]] = {
+    "sequential": {},
+    "sequential_2ms_wait": {"embed_max_wait_ms": 2.0},
+    "concurrent16_batched": {},
+    "concurrent16_one_slot": {"embed_max_in_flight": 1},
+    "concurrent16_unbatched": {"embed_max_batch": 1},
+}
+"""Each way's settings on top of the production defaults (CacheSettings())."""
+
+
+async def build(embedder: OnnxEmbedder, stored: list[str], overrides: dict[str, Any]) -> FrugalCache:
+    cache = FrugalCache(CacheSettings(**overrides), embedder=embedder)
     await asyncio.gather(*(cache.store(request(t), answer(t), "small") for t in stored))
+    if cache._batcher is not None:  # count the lookups' batches only, not the filling's
+        cache._batcher.batches = cache._batcher.items = 0
     return cache
 
 
@@ -118,22 +98,65 @@ async def concurrent(cache: FrugalCache, queries: list[str], concurrency: int) -
     return len(queries) / (time.perf_counter() - t0), hits
 
 
-def raw_shapes(embedder: OnnxEmbedder, queries: list[str], rounds: int) -> dict[str, float]:
+def raw_shapes(embedder: OnnxEmbedder, two_threads: OnnxEmbedder, queries: list[str], rounds: int) -> dict[str, float]:
     """Queries/s of the model alone, by batch shape (median over rounds, shapes interleaved)."""
-    shapes: dict[str, list[float]] = {"one_by_one": [], "batch16_groups4": [], "batch16_groups8": [],
-                                      "batch16_groups16": []}  # fmt: skip
+
+    def planned(size: int, model: OnnxEmbedder = embedder) -> list[Callable[[], Any]]:
+        """Batches of `size` as production runs them: cut into runs by token count (plan_groups)."""
+        return [
+            functools.partial(model.embed_grouped, queries[start : start + size], size)
+            for start in range(0, len(queries), size)
+        ]
+
+    def fixed(size: int, group: int) -> list[Callable[[], Any]]:
+        """Batches of `size` sorted by characters and cut into runs of `group` (the former rule)."""
+        calls: list[Callable[[], Any]] = []
+        for start in range(0, len(queries), size):
+            batch = sorted(queries[start : start + size], key=len)
+            calls += [functools.partial(embedder.embed, batch[i : i + group]) for i in range(0, size, group)]
+        return calls
+
+    def serial(calls: list[Callable[[], Any]]) -> None:
+        for call in calls:
+            call()
+
+    def parallel(calls: list[Callable[[], Any]]) -> None:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda call: call(), calls))
+
+    shapes: dict[str, Callable[[], None]] = {
+        "one_by_one": lambda: serial(fixed(1, 1)),
+        "one_by_one_2_intra_op_threads": lambda: serial(planned(1, two_threads)),
+        "batch16_one_run": lambda: serial(fixed(16, 16)),
+        "batch16_runs_of_4_by_characters": lambda: serial(fixed(16, 4)),
+        "batch16_planned": lambda: serial(planned(16)),
+        "one_by_one_2_at_once": lambda: parallel(fixed(1, 1)),
+        "batch8_planned_2_at_once": lambda: parallel(planned(8)),
+        "batch16_planned_2_at_once": lambda: parallel(planned(16)),
+    }
+    rates: dict[str, list[float]] = {shape: [] for shape in shapes}
     for _ in range(rounds):
-        for shape in shapes:
+        for shape, run in shapes.items():
             t0 = time.perf_counter()
-            if shape == "one_by_one":
-                for q in queries:
-                    embedder.embed([q])
-            else:
-                group = int(shape.rsplit("groups", 1)[1])
-                for start in range(0, len(queries), 16):
-                    embed_grouped(embedder, queries[start : start + 16], group)
-            shapes[shape].append(len(queries) / (time.perf_counter() - t0))
-    return {shape: round(statistics.median(v), 1) for shape, v in shapes.items()}
+            run()
+            rates[shape].append(len(queries) / (time.perf_counter() - t0))
+    return {shape: round(statistics.median(v), 1) for shape, v in rates.items()}
+
+
+def run_cost_ms(embedder: OnnxEmbedder, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds per model run by shape (rows x tokens, a real word's id repeated): what a run
+    costs beyond its tokens (the basis of embedder.RUN_OVERHEAD_TOKENS)."""
+    costs: dict[str, float] = {}
+    for rows, tokens in ((1, 8), (1, 64), (16, 8), (16, 16)):
+        ids = [[101, *([2054] * (tokens - 2)), 102]] * rows
+        embedder.embed_ids(ids)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            embedder.embed_ids(ids)
+            times.append(time.perf_counter() - t0)
+        costs[f"{rows}x{tokens}_tokens"] = round(1000 * statistics.median(times), 2)
+    return costs
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -142,20 +165,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     # Half the queries are paraphrases of stored questions (possible hits), half unrelated (misses).
     queries = [*pairs.b[: args.queries // 2], *pairs.b[3000 : 3000 + args.queries - args.queries // 2]]
     embedder = OnnxEmbedder(intra_op_threads=args.intra_op_threads)
-    ways: dict[str, list[float]] = {
-        "sequential": [],
-        "concurrent16_unbatched": [],
-        "concurrent16_batched": [],
-        "sequential_eager": [],
-        "concurrent16_eager": [],
-    }
+    ways: dict[str, list[float]] = {way: [] for way in WAYS}
     hits: dict[str, int] = {}
-    mean_batch = 0.0
+    mean_batch: dict[str, float] = {}
     for _ in range(args.rounds):
-        for way in ways:
-            cache = await build(embedder, stored, 1 if way == "concurrent16_unbatched" else 32)
-            if way.endswith("eager"):
-                cache._batcher = EagerBatcher(embedder)  # type: ignore[assignment]
+        for way, overrides in WAYS.items():
+            cache = await build(embedder, stored, overrides)
             if way.startswith("sequential"):
                 qps, h = await sequential(cache, queries)
             else:
@@ -163,10 +178,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             ways[way].append(round(qps, 1))
             hits[way] = h
             batcher = cache._batcher
-            if way == "concurrent16_batched" and batcher is not None:
-                mean_batch = round(batcher.items / max(1, batcher.batches), 1)
+            if batcher is not None:
+                mean_batch[way] = round(batcher.items / max(1, batcher.batches), 1)
     medians = {way: statistics.median(v) for way, v in ways.items()}
-    raw = raw_shapes(embedder, queries, args.rounds) if args.raw else None
+    raw = run_cost = None
+    if args.raw:
+        raw = raw_shapes(embedder, OnnxEmbedder(intra_op_threads=2), queries, args.rounds)
+        run_cost = run_cost_ms(embedder)
+    base = medians["sequential"]
     return {
         "machine": machine(),
         "queries": len(queries),
@@ -175,11 +194,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "queries_per_s": ways,
         "median_queries_per_s": medians,
         "hits": hits,
-        "mean_batch_size_batched_last_round": mean_batch,
-        "batched_over_sequential": round(medians["concurrent16_batched"] / medians["sequential"], 2),
-        "batched_over_unbatched": round(medians["concurrent16_batched"] / medians["concurrent16_unbatched"], 2),
-        "eager_concurrent_over_sequential": round(medians["concurrent16_eager"] / medians["sequential"], 2),
+        "mean_batch_size_of_lookups_last_round": mean_batch,
+        "over_sequential": {way: round(m / base, 2) for way, m in medians.items()},
         "model_alone_queries_per_s": raw,
+        "model_run_ms_by_rows_x_tokens": run_cost,
+        "model_alone_over_one_by_one": None
+        if raw is None
+        else {shape: round(r / raw["one_by_one"], 2) for shape, r in raw.items()},
     }
 
 

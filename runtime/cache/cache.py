@@ -45,6 +45,13 @@ RECENT_VECTORS = 1024
 followed by a store of the same request, so the embedding is not computed twice)."""
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the host's count where it differs)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 class FrugalCache:
     def __init__(
         self,
@@ -261,6 +268,8 @@ class FrugalCache:
             self._batcher = MicroBatcher(
                 self._embedder,
                 max_batch=self.settings.embed_max_batch,
+                max_in_flight=self.settings.embed_max_in_flight or _usable_cores(),
+                group=self.settings.embed_group,
                 max_wait_s=self.settings.embed_max_wait_ms / 1000.0,
             )
         return await self._batcher.embed_one(text)

@@ -61,8 +61,17 @@ class CacheSettings(BaseModel):
     disabled_tenants: frozenset[str] = frozenset()
     """Tenants that opted out: never read nor written."""
     index_dtype: Literal["f32", "f16", "i8"] = "f32"
-    embed_max_batch: int = Field(default=32, ge=1)
-    embed_max_wait_ms: float = Field(default=2.0, ge=0)
+    embed_max_batch: int = Field(default=16, ge=1, le=1024)
+    """Most lookups one embedding run serves (micro-batching; docs/cache.md)."""
+    embed_max_in_flight: int | None = Field(default=None, ge=1, le=64)
+    """Embedding runs at once, each on one core; None = the cores the process may run on (its
+    affinity mask: under a container CPU limit below the node's cores, set the limit here)."""
+    embed_group: int = Field(default=16, ge=1, le=1024)
+    """Most texts in one model run: a batch is cut into runs by token count where padding and the
+    per-run cost are least (embedder.plan_groups)."""
+    embed_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    """0: a lookup that finds a free embedding slot starts at once; > 0: a batch smaller than
+    embed_max_batch waits this long for companions (latency traded for larger batches)."""
     snapshot_dir: Path | None = None
     """Where the snapshot and index files live; None = memory only."""
     snapshot_interval_seconds: float = Field(default=60.0, gt=0)

@@ -46,3 +46,15 @@ def test_bad_settings_are_clear_errors(env: dict[str, str], message: str) -> Non
 def test_the_shipped_scorer_loads_and_gives_probabilities() -> None:
     p = Scorer.load().probability("How do I reset my password?", "How can I reset my password?", 0.97)
     assert 0.0 < p < 1.0, f"the fitted scorer returns a probability (got {p})"
+
+
+def test_micro_batching_settings_are_read_from_the_environment_and_bounded() -> None:
+    s = settings_from_env({"FRUGAL_CACHE_EMBED_MAX_IN_FLIGHT": "3", "FRUGAL_CACHE_EMBED_GROUP": "8"})
+    assert (s.embed_max_in_flight, s.embed_group) == (3, 8), "the batcher's slots and group size parse"
+    default = CacheSettings()
+    assert default.embed_max_wait_ms == 0 and default.embed_max_in_flight is None, (
+        "by default a lookup never waits for companions and every core may run a batch"
+    )
+    for name, bad in (("EMBED_MAX_IN_FLIGHT", "0"), ("EMBED_MAX_BATCH", "0"), ("EMBED_MAX_WAIT_MS", "-1")):
+        with pytest.raises(ValueError, match=name.lower()):
+            settings_from_env({f"FRUGAL_CACHE_{name}": bad})
