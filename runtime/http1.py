@@ -1,13 +1,14 @@
 """A lean keep-alive HTTP/1.1 client for whole answers and probes: asyncio + httptools.
 
 The router's hot path is one POST per request to a tier on the same network, and aiohttp's client
-spends most of the router's added latency on it: 160 µs wall / 99 µs CPU per keep-alive POST
-against 33 µs / 13 µs for a connection that writes the request and feeds the answer to httptools'
-parser (the parser uvicorn uses), measured side by side (bench/client_choice.py,
-docs/benchmarks.md). What this client does, and no more:
+was the largest single cost in the router's added latency. Against the same fake upstream, one
+run (bench/client_choice.py): aiohttp 202 µs wall / 146 µs CPU per sequential keep-alive POST and
+76 µs per request at 64 concurrent; a connection that writes the request and feeds the answer to
+httptools' parser (the parser uvicorn uses) 108 / 66 µs and 23 µs (docs/benchmarks.md). What
+this client does, and no more:
 
 - one pool of idle connections per origin (scheme, host, port), reused LIFO, each dropped after
-  `keepalive_s` idle (below llama-server's own 5 s keep-alive, so the server never closes one
+  `keepalive_s` idle (below the 5 s default of cpp-httplib, llama-server's HTTP library, so the server never closes one
   under a request) or as soon as the server closes it;
 - HTTP/1.1 requests with a Content-Length body; answers by Content-Length, chunked, or read to the
   close; `Connection: close` honoured; at most `max_body` bytes;
