@@ -8,8 +8,8 @@ httptools' parser (the parser uvicorn uses) 108 / 66 µs and 23 µs (docs/benchm
 this client does, and no more:
 
 - one pool of idle connections per origin (scheme, host, port), reused LIFO, each dropped after
-  `keepalive_s` idle (below the 5 s default of cpp-httplib, llama-server's HTTP library, so the server never closes one
-  under a request) or as soon as the server closes it;
+  `keepalive_s` idle (below the 5 s default of cpp-httplib, llama-server's HTTP library, so the
+  server does not close one under a request) or as soon as the server closes it;
 - HTTP/1.1 requests with a Content-Length body; answers by Content-Length, chunked, or read to the
   close; `Connection: close` honoured; at most `max_body` bytes;
 - TLS for https origins (the system's default verification);
