@@ -10,9 +10,11 @@ and conversation so far (system prompt and earlier turns).
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 import unicodedata
 from typing import Any
+
+import orjson
 
 from runtime.cache.protocol import CacheRequest
 
@@ -20,11 +22,16 @@ from runtime.cache.protocol import CacheRequest
 NON_ANSWER_PARAMS = frozenset({"stream", "stream_options", "user", "metadata", "cache", "store", "service_tier"})
 
 
+_TRAILING_SPACE = re.compile(r"\s\n")
+
+
 def normalise_text(text: str) -> str:
     """NFC, unified newlines, trailing whitespace per line and around the text removed.
 
     Whitespace inside a line is kept: it can matter (code, tables) and the model sees it.
     """
+    if text.isascii() and "\r" not in text and not _TRAILING_SPACE.search(text) and text == text.strip():
+        return text  # already normal (most prompts): every request's key normalises each message
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
 
@@ -56,8 +63,8 @@ def answer_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _digest(obj: Any) -> str:
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.blake2b(blob.encode(), digest_size=20).hexdigest()
+    blob = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return hashlib.blake2b(blob, digest_size=20).hexdigest()
 
 
 def short_hash(text: str) -> str:
@@ -71,7 +78,7 @@ def exact_key(request: CacheRequest) -> str:
     if request.exact_key_memo is None:
         key = _digest(
             {
-                "v": 1,
+                "v": 2,
                 "tenant": request.tenant,
                 "model": request.model,
                 "messages": normalise_messages(request.messages),
@@ -106,7 +113,7 @@ def semantic_scope(request: CacheRequest) -> str:
     """Hash of tenant, model, parameters and the conversation before the latest user turn."""
     return _digest(
         {
-            "v": 1,
+            "v": 2,
             "tenant": request.tenant,
             "model": request.model,
             "before": normalise_messages(request.messages[:-1]),
