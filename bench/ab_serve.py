@@ -54,8 +54,15 @@ def _config() -> dict[str, object]:
 
 
 def _run(http: Any) -> None:
+    app = _app()
+    try:
+        from runtime.serve import tune_gc  # production's collector settings, where the checkout has them
+    except ImportError:
+        pass
+    else:
+        tune_gc()
     uvicorn.run(
-        _app(), host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http=http,
+        app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http=http,
         log_level="warning", access_log=False, workers=None,
     )  # fmt: skip
 

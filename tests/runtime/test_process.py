@@ -76,3 +76,18 @@ def test_sigterm_to_the_router_stops_its_llama_server(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_server_freezes_its_start_up_objects_and_collects_the_young_generation_less_often() -> None:
+    import gc
+
+    from runtime.serve import GC_THRESHOLDS, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS, f"the server's thresholds are set: {gc.get_threshold()}"
+        assert gc.get_freeze_count() > 1000, "what start-up created is frozen out of later collections"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
