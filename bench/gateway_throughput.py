@@ -62,7 +62,8 @@ def body(tokens: int, i: int) -> dict[str, object]:
 async def one_stream(session: aiohttp.ClientSession, url: str, payload: dict[str, object]) -> int:
     tokens = 0
     async with session.post(url + "/v1/chat/completions", json=payload) as r:
-        assert r.status == 200, f"{url} answered {r.status}"
+        if r.status != 200:
+            raise AssertionError(f"{url} answered {r.status}: {(await r.read())[:300]!r}")
         async for line in r.content:
             if line.startswith(b"data: {") and b'"usage"' in line:
                 usage = orjson.loads(line[6:]).get("usage")

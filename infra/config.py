@@ -49,7 +49,6 @@ _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-
 def _catalog_types(types: list[str], example: str) -> list[tuple[str, InstanceType]]:
     """Each instance type once, each in the price catalog, with its catalog entry."""
     if len(set(types)) != len(types):
@@ -65,6 +64,7 @@ def _catalog_types(types: list[str], example: str) -> list[tuple[str, InstanceTy
             )
         found.append((itype, spec))
     return found
+
 
 class ConfigError(ValueError):
     """A stack configuration that cannot be deployed; the message lists every problem found."""

@@ -22,6 +22,14 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 SPOT_NOTICE_SECONDS = 120
 MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "frugal"}
 RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": RUNTIME_UID,
+    "runAsGroup": RUNTIME_UID,
+    "fsGroup": RUNTIME_UID,
+    "seccompProfile": RUNTIME_DEFAULT,
+}
+"""The pod-level security context of every serving pod (containers add HARDENED)."""
 HARDENED = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,

@@ -11,8 +11,7 @@ from typing import Any
 from infra.serving_common import (
     HARDENED,
     IMAGE_PYTHON,
-    RUNTIME_DEFAULT,
-    RUNTIME_UID,
+    POD_SECURITY,
     ServingInputs,
     component_labels,
     spread,
@@ -84,13 +83,7 @@ def gateway_deployment(inputs: ServingInputs, config_hash: str) -> dict[str, Any
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": g.drain_seconds + GATEWAY_GRACE_MARGIN_SECONDS,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": RUNTIME_UID,
-                        "runAsGroup": RUNTIME_UID,
-                        "fsGroup": RUNTIME_UID,
-                        "seccompProfile": RUNTIME_DEFAULT,
-                    },
+                    "securityContext": dict(POD_SECURITY),
                     "nodeSelector": dict(inputs.system_node_selector),
                     "topologySpreadConstraints": spread(selector),
                     "containers": [

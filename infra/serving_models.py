@@ -19,8 +19,7 @@ from infra.serving_autoscaling import scaled_object
 from infra.serving_common import (
     HARDENED,
     IMAGE_PYTHON,
-    RUNTIME_DEFAULT,
-    RUNTIME_UID,
+    POD_SECURITY,
     ServingInputs,
     component_labels,
     spread,
@@ -208,13 +207,7 @@ def model_server_deployment(inputs: ServingInputs, tier: ServingTier) -> dict[st
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": MODEL_SERVER_GRACE_SECONDS,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": RUNTIME_UID,
-                        "runAsGroup": RUNTIME_UID,
-                        "fsGroup": RUNTIME_UID,
-                        "seccompProfile": RUNTIME_DEFAULT,
-                    },
+                    "securityContext": dict(POD_SECURITY),
                     "nodeSelector": {GPU_POOL_LABEL: pool.name},
                     "affinity": _affinity(tier),
                     "tolerations": [
