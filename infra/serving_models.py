@@ -43,7 +43,15 @@ STARTUP_BASE_SECONDS = 120
 STARTUP_SECONDS_PER_GIB = 10
 
 
-def llama_server_args(tier: ServingTier, model_path: str) -> list[str]:
+def http_threads(tier: ServingTier, gateway_replicas: int) -> int:
+    """llama-server's HTTP threads. It serves HTTP from a fixed pool (default max(parallel + 2,
+    cores - 1)) and a keep-alive connection holds a thread even while idle, so the pool must cover
+    every gateway replica's connections to this server: up to `parallel` streams and `parallel`
+    whole-answer connections (two client pools), one probe, plus two for the kubelet's probes."""
+    return gateway_replicas * (2 * tier.parallel + 1) + 2
+
+
+def llama_server_args(tier: ServingTier, model_path: str, gateway_replicas: int) -> list[str]:
     return [
         "--model", model_path,
         "--alias", tier.model.name,
@@ -51,6 +59,7 @@ def llama_server_args(tier: ServingTier, model_path: str) -> list[str]:
         "--port", str(MODEL_PORT),
         "--ctx-size", str(tier.ctx_size),
         "--parallel", str(tier.parallel),
+        "--threads-http", str(http_threads(tier, gateway_replicas)),
         "--n-gpu-layers", str(tier.n_gpu_layers),
         "--cache-type-k", tier.kv_cache_type,
         "--cache-type-v", tier.kv_cache_type,
@@ -132,7 +141,7 @@ def model_server_deployment(inputs: ServingInputs, tier: ServingTier) -> dict[st
         "image": inputs.image,
         "imagePullPolicy": "IfNotPresent",
         "command": [IMAGE_LLAMA_SERVER],
-        "args": llama_server_args(tier, model_path(tier)),
+        "args": llama_server_args(tier, model_path(tier), inputs.serving.gateway.replicas),
         "ports": [{"name": "http", "containerPort": MODEL_PORT, "protocol": "TCP"}],
         "resources": {
             "requests": {

@@ -164,8 +164,12 @@ def test_the_init_step_and_server_share_the_digest_keyed_cache(built):
         uri = inputs_for(cfg).model_uris[tier.name]
         assert init["args"] == fetch_args(tier, uri), "the init step fetches the pinned object"
         assert f"--sha256 {tier.model.sha256}" in " ".join(init["args"]), "by its pinned digest"
-        assert server["args"] == llama_server_args(tier, f"{CACHE_MOUNT}/{tier.model.sha256}.gguf"), (
-            "the server loads the verified file by digest"
+        assert server["args"] == llama_server_args(
+            tier, f"{CACHE_MOUNT}/{tier.model.sha256}.gguf", cfg.serving.gateway.replicas
+        ), "the server loads the verified file by digest"
+        threads = int(server["args"][server["args"].index("--threads-http") + 1])
+        assert threads >= cfg.serving.gateway.replicas * (2 * tier.parallel + 1), (
+            f"llama-server's HTTP threads ({threads}) cover every gateway replica's kept-alive connections"
         )
         mounts = {m["name"]: m for m in server["volumeMounts"]}
         assert mounts["model-cache"]["readOnly"], "the server cannot alter the cache"
