@@ -105,8 +105,11 @@ def main() -> None:
     for p in args.parallel:
         lport, gport = free_port(), free_port()
         llama = subprocess.Popen(
+            # HTTP threads as the router's supervisor sizes them (2p + 3), plus the p connections the
+            # direct client keeps alive into the gateway's turn.
             [str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(lport), "--parallel", str(p),
-             "--ctx-size", str(1024 * p), "--no-webui"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "--threads-http", str(3 * p + 3), "--ctx-size", str(1024 * p), "--no-webui"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         env = {**os.environ, "PYTHONPATH": f"{tmp}:{REPO}", "BENCH_LLAMA": f"http://127.0.0.1:{lport}",
                "BENCH_DB": str(tmp / f"spend-{p}.sqlite3")}  # fmt: skip

@@ -56,6 +56,10 @@ def llama_server_argv(binary: Path, cfg: LocalServer, port: int, api_key_file: P
         "--host", "127.0.0.1",
         "--port", str(port),
         "--parallel", str(cfg.parallel),
+        # llama-server's HTTP pool is parallel + 2 threads by default and a kept-alive connection
+        # holds one while idle; the router keeps up to `parallel` stream and `parallel` whole-answer
+        # connections plus its probe, so the pool covers those and two more.
+        "--threads-http", str(2 * cfg.parallel + 3),
         "--ctx-size", str(cfg.ctx_size),
         "--n-gpu-layers", str(cfg.n_gpu_layers),
         "--api-key-file", str(api_key_file),

@@ -91,3 +91,13 @@ def test_the_server_freezes_its_start_up_objects_and_collects_the_young_generati
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_the_local_llama_server_gets_http_threads_for_every_connection_the_router_keeps(tmp_path: Path) -> None:
+    from runtime.settings import LocalServer
+    from runtime.supervisor import llama_server_argv
+
+    cfg = LocalServer(model_path=tmp_path / "m.gguf", parallel=4)
+    argv = llama_server_argv(Path("/bin/llama-server"), cfg, 8080, tmp_path / "key")
+    threads = int(argv[argv.index("--threads-http") + 1])
+    assert threads >= 2 * 4 + 1, f"{threads} threads cover 4 stream + 4 whole-answer connections and a probe"
