@@ -75,18 +75,14 @@ GIB = 1024**3
 MIB = 1024**2
 COMPUTE_BUFFER_BYTES = 512 * MIB
 HOST_PROCESS_BYTES = GIB
-_CHUNK = 8 * MIB
 
 
 # --- digests -----------------------------------------------------------------------------------
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def digest_cache_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -92,35 +92,24 @@ async def _shared_stream(rt: Runtime, call: Call, creq: CacheRequest) -> Outcome
             raise
         return await dispatch(rt, call)  # the first caller went away before its answer began
     assert isinstance(head, Outcome), "a flight's first item is its head"
-    chunks = _chunks(items)
     if led:
-        return Outcome(head.headers, stream=chunks, tier=head.tier)
+        return Outcome(head.headers, stream=_chunks(items, rider=False), tier=head.tier)
     headers = {**head.headers, "x-frugal-shared": "1", "x-frugal-cost-usd-max": "0"}
-    return Outcome(headers, stream=_as_rider(chunks), tier=head.tier)
+    return Outcome(headers, stream=_chunks(items, rider=True), tier=head.tier)
 
 
-async def _chunks(items: AsyncIterator[Outcome | bytes]) -> AsyncIterator[bytes]:
+async def _chunks(items: AsyncIterator[Outcome | bytes], *, rider: bool) -> AsyncIterator[bytes]:
+    """The flight's chunks after its head; a rider was charged nothing, and its closing cost comment says so."""
     try:
         async for item in items:
             assert isinstance(item, bytes), "only the head is not a chunk"
+            if rider and item.startswith(COST_COMMENT):
+                item = COST_COMMENT + b"0" + item[item.index(b"\n\n") :]
             yield item
     finally:
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()  # leave the fan-out now: the last listener leaving ends the call
-
-
-async def _as_rider(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A rider was charged nothing: its closing cost comment says so."""
-    try:
-        async for chunk in chunks:
-            if chunk.startswith(COST_COMMENT):
-                chunk = COST_COMMENT + b"0" + chunk[chunk.index(b"\n\n") :]
-            yield chunk
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 class StoredWhenDone:

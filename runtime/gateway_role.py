@@ -19,9 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runtime.settings import Settings, SettingsError, settings_from_dict
+from runtime.settings import Settings, SettingsError, read_config_mapping, settings_from_dict
 
 KEYS_ENV = "FRUGAL_TENANT_KEYS"
 
@@ -56,14 +54,7 @@ def load(path: Path, environ: Mapping[str, str], keys_file: Path | None = None) 
         if not keys_file.is_file():
             raise SettingsError(f"keys file {keys_file} not found; fix: mount the tenant-keys Secret there")
         raw_keys = keys_file.read_text()
-    if not path.is_file():
-        raise SettingsError(f"config file {path} not found; fix: mount the gateway ConfigMap there")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise SettingsError(f"{path} must hold a mapping at the top level")
+    data = read_config_mapping(path, "mount the gateway ConfigMap there")
     return settings_from_dict(with_tenant_keys(data, raw_keys), environ, source=str(path))
 
 

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -359,16 +359,22 @@ def settings_from_dict(
         raise SettingsError(_format_error(exc, source)) from None
 
 
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read a YAML config file; relative model/database paths are taken relative to the file."""
+def read_config_mapping(path: Path, fix_if_missing: str) -> dict[str, Any]:
+    """A YAML config file's top-level mapping, or SettingsError saying what is wrong with the file."""
     if not path.is_file():
-        raise SettingsError(f"config file {path} not found; fix: pass an existing YAML file to --config")
+        raise SettingsError(f"config file {path} not found; fix: {fix_if_missing}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path} must hold a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read a YAML config file; relative model/database paths are taken relative to the file."""
+    data = read_config_mapping(path, "pass an existing YAML file to --config")
     base = path.parent.resolve()
     for tier in data.get("tiers") or []:
         local = tier.get("local") if isinstance(tier, dict) else None
