@@ -28,7 +28,8 @@ from bench.router_overhead import KEY, LUA, fmt, free_port, measure, process, wa
 
 @contextmanager
 def router(root: Path, upstream_port: int, tmp: Path) -> Iterator[str]:
-    """bench.router_overhead:app_factory as that checkout defines it, served as that checkout serves."""
+    """That checkout's router with this checkout's benchmark configuration (bench/ab_serve.py), served
+    as that checkout serves in production."""
     port = free_port()
     # That checkout's app under its own production HTTP protocol (bench/ab_serve.py), one worker.
     argv = [sys.executable, str(REPO / "bench" / "ab_serve.py"), str(port)]

@@ -66,9 +66,12 @@ def free_port() -> int:
 def app_factory():  # type: ignore[no-untyped-def]
     """The router as the benchmark runs it (uvicorn --factory); config from BENCH_* variables."""
     from runtime.app import create_app
+    from runtime.serve import tune_gc
     from runtime.settings import settings_from_dict
 
-    return create_app(settings_from_dict(bench_config(), {}), environ={})
+    app = create_app(settings_from_dict(bench_config(), {}), environ={})
+    tune_gc()  # the collector settings the server entry applies in production
+    return app
 
 
 def bench_config() -> dict[str, object]:
